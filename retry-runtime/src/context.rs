@@ -1,0 +1,262 @@
+//! The attempt context: what a retried body can ask about the attempt it runs in, and how an
+//! inner retried call finds the outer one (to inherit its deadline and not multiply retries).
+//!
+//! The runtime publishes a pointer to the running call's context in a thread-local for exactly
+//! as long as the body runs (sync) or is being polled (async, at every poll, so it follows the
+//! task across threads and `.await`s).
+
+use core::fmt;
+use std::cell::{Cell, OnceCell};
+use std::marker::PhantomData;
+use std::ptr;
+use std::time::{Duration, Instant};
+
+use crate::clock;
+
+/// What the runtime knows about the attempt in progress; one per logical call, updated between
+/// attempts.
+#[derive(Debug)]
+pub(crate) struct AttemptCtx {
+    pub(crate) number: u32,
+    pub(crate) max_attempts: u32,
+    pub(crate) deadline: Option<Instant>,
+    /// When the call began: read at the start when there is a deadline, else the first time
+    /// anything needs it, so a first try that never asks never reads the clock.
+    pub(crate) started: Cell<Option<Instant>>,
+    key: OnceCell<IdempotencyKey>,
+    /// Set by a retried call nested in this attempt when it gave up on an error it had already
+    /// retried: the outer call must not retry it again.
+    pub(crate) inner_gave_up: Cell<bool>,
+}
+
+impl AttemptCtx {
+    pub(crate) fn new(max_attempts: u32, deadline: Option<Instant>, started: Option<Instant>) -> Self {
+        AttemptCtx {
+            number: 1,
+            max_attempts,
+            deadline,
+            started: Cell::new(started),
+            key: OnceCell::new(),
+            inner_gave_up: Cell::new(false),
+        }
+    }
+
+    pub(crate) fn key(&self) -> IdempotencyKey {
+        *self.key.get_or_init(IdempotencyKey::new)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn key_if_made(&self) -> Option<IdempotencyKey> {
+        self.key.get().copied()
+    }
+
+    pub(crate) fn started_or(&self, now: Instant) -> Instant {
+        if let Some(started) = self.started.get() {
+            return started;
+        }
+        self.started.set(Some(now));
+        now
+    }
+
+    fn snapshot(&self) -> Attempt {
+        let now = clock::now();
+        Attempt {
+            number: self.number,
+            max_attempts: self.max_attempts,
+            key: self.key(),
+            remaining: self.deadline.map(|deadline| deadline.saturating_duration_since(now)),
+            elapsed: now.saturating_duration_since(self.started_or(now)),
+        }
+    }
+}
+
+thread_local! {
+    static CURRENT: Cell<*const AttemptCtx> = const { Cell::new(ptr::null()) };
+}
+
+/// Publishes `ctx` as the current attempt until the guard drops (also on unwind).
+pub(crate) fn enter(ctx: &AttemptCtx) -> Entered<'_> {
+    let previous = CURRENT.with(|current| current.replace(ctx));
+    Entered {
+        previous,
+        _ctx: PhantomData,
+    }
+}
+
+pub(crate) struct Entered<'a> {
+    previous: *const AttemptCtx,
+    _ctx: PhantomData<&'a AttemptCtx>,
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        CURRENT.with(|current| current.set(self.previous));
+    }
+}
+
+/// Runs `f` on the context of the attempt this thread is running, if any.
+pub(crate) fn with_current<T>(f: impl FnOnce(&AttemptCtx) -> T) -> Option<T> {
+    let current = CURRENT.with(Cell::get);
+    // SAFETY: `CURRENT` is non-null only between `enter` and the drop of its guard, which
+    // borrows the context for that whole time, so the pointer is valid and the context is
+    // not mutably borrowed while it is set.
+    unsafe { current.as_ref() }.map(f)
+}
+
+/// The attempt the calling code runs in, if it runs inside a `#[retry]` function (or a
+/// [`RetryPolicy`](crate::RetryPolicy) call); `None` elsewhere.
+///
+/// Within nested retried calls it is the innermost one's.
+///
+/// ```
+/// use retry_runtime::{attempt, retry};
+///
+/// #[retry]
+/// fn create_completion(prompt: &str) -> Result<String, std::io::Error> {
+///     let attempt = attempt().expect("inside a retried call");
+///     // Send the same key on every attempt, so the provider does the work (and bills it) once.
+///     let key = attempt.idempotency_key().to_string();
+///     Ok(format!("{prompt} (attempt {}/{}, key {key})", attempt.number(), attempt.max_attempts()))
+/// }
+///
+/// assert!(create_completion("hi").unwrap().starts_with("hi (attempt 1/3, key "));
+/// assert!(attempt().is_none());
+/// ```
+#[must_use]
+pub fn attempt() -> Option<Attempt> {
+    with_current(AttemptCtx::snapshot)
+}
+
+/// A snapshot of the attempt in progress: see [`attempt()`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    number: u32,
+    max_attempts: u32,
+    key: IdempotencyKey,
+    remaining: Option<Duration>,
+    elapsed: Duration,
+}
+
+impl Attempt {
+    /// This attempt's number, 1 for the first.
+    #[must_use]
+    pub fn number(&self) -> u32 {
+        self.number
+    }
+
+    /// How many attempts the call may make in all, as things stand: after a failure whose class
+    /// has its own cap (`on = [RateLimit(max_attempts = 8)]`), that cap.
+    #[must_use]
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The call's idempotency key: made when first asked for, the same for all of its attempts.
+    #[must_use]
+    pub fn idempotency_key(&self) -> IdempotencyKey {
+        self.key
+    }
+
+    /// Time left until the call's deadline (or an outer call's, when that is sooner); `None`
+    /// without a deadline.
+    #[must_use]
+    pub fn remaining(&self) -> Option<Duration> {
+        self.remaining
+    }
+
+    /// Time since the call began. Without a deadline the clock is first read when something
+    /// needs it (this context, or the first failure), so during a first attempt this counts from
+    /// the first time the body asked.
+    #[must_use]
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+}
+
+/// One logical call's idempotency key: a random UUID (version 4), displayed in its hyphenated
+/// form (`67e55044-10b1-426f-9247-bb680e5fe0c8`), as the `Idempotency-Key` header expects.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IdempotencyKey(uuid::Uuid);
+
+impl IdempotencyKey {
+    /// A fresh key from the operating system's random source (never from a test seed, so keys
+    /// stay unique across processes).
+    #[must_use]
+    pub fn new() -> Self {
+        IdempotencyKey(uuid::Uuid::new_v4())
+    }
+
+    /// The key's 16 bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+}
+
+impl Default for IdempotencyKey {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0.hyphenated(), f)
+    }
+}
+
+impl fmt::Debug for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdempotencyKey({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_context_outside_a_call() {
+        assert!(attempt().is_none());
+    }
+
+    #[test]
+    fn context_is_published_while_entered_and_restored_after() {
+        let outer = AttemptCtx::new(3, None, None);
+        let inner = AttemptCtx::new(5, None, None);
+        {
+            let _outer = enter(&outer);
+            assert_eq!(attempt().unwrap().max_attempts(), 3);
+            {
+                let _inner = enter(&inner);
+                assert_eq!(attempt().unwrap().max_attempts(), 5);
+            }
+            assert_eq!(attempt().unwrap().max_attempts(), 3);
+        }
+        assert!(attempt().is_none());
+    }
+
+    #[test]
+    fn key_is_made_once_and_kept() {
+        let ctx = AttemptCtx::new(3, None, None);
+        assert!(ctx.key_if_made().is_none());
+        let _entered = enter(&ctx);
+        let first = attempt().unwrap().idempotency_key();
+        assert_eq!(attempt().unwrap().idempotency_key(), first);
+        assert_eq!(ctx.key_if_made(), Some(first));
+        let text = first.to_string();
+        assert_eq!(text.len(), 36);
+        assert_eq!(text.as_bytes()[14], b'4', "version 4 UUID: {text}");
+    }
+
+    #[test]
+    fn context_is_restored_on_panic() {
+        let ctx = AttemptCtx::new(3, None, None);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _entered = enter(&ctx);
+            panic!("body panicked");
+        }));
+        assert!(result.is_err());
+        assert!(attempt().is_none());
+    }
+}

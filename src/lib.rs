@@ -1,0 +1,1 @@
+//! Workspace root: tests, examples, benches.
