@@ -155,9 +155,11 @@ where
     pub async fn run_async<F: Future<Output = R>>(&mut self, attempt: F) -> R {
         self.begin_attempt();
         let mut attempt = pin!(attempt);
+        // Moved in as `&mut`: a shared borrow held across the await would need the context to be
+        // `Sync`, and the future of a retried fn would stop being `Send`.
         let ctx = &mut self.ctx;
         let span = &self.span;
-        let outcome = poll_fn(|cx| {
+        let outcome = poll_fn(move |cx| {
             let _context = context::enter(ctx);
             let _span = span.enter();
             attempt.as_mut().poll(cx)

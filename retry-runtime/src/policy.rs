@@ -2,7 +2,6 @@
 //! without the macro.
 
 use core::fmt;
-use std::future::Future;
 use std::time::Duration;
 
 use crate::call::{Call, Step};
@@ -324,7 +323,7 @@ impl RetryPolicy {
     where
         E: Classify,
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
+        Fut: std::future::Future<Output = Result<T, E>>,
     {
         let mut call = Call::borrowed(self);
         loop {
@@ -361,7 +360,7 @@ impl RetryPolicy {
     where
         E: Classify + From<crate::Elapsed>,
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
+        Fut: std::future::Future<Output = Result<T, E>>,
     {
         let mut call = Call::borrowed(self);
         loop {

@@ -1,0 +1,171 @@
+//! 8. Every attempt is visible (a span per call, an event per failed attempt) and counted.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use retry_runtime::{retry, statistics, statistics_for, testing, ErrorClass, GiveUpReason};
+use tracing::field::{Field, Visit};
+use tracing::{span, Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+use crate::support::{ApiError, Counter};
+
+#[derive(Debug, Clone)]
+struct Seen {
+    level: Level,
+    fields: BTreeMap<String, String>,
+    span: BTreeMap<String, String>,
+}
+
+#[derive(Default)]
+struct Fields(BTreeMap<String, String>);
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+}
+
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<Seen>>>);
+
+struct SpanFields(BTreeMap<String, String>);
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Recorder {
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        ctx.span(id).unwrap().extensions_mut().insert(SpanFields(fields.0));
+    }
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
+        let mut fields = Fields::default();
+        values.record(&mut fields);
+        if let Some(span) = ctx.span(id) {
+            if let Some(existing) = span.extensions_mut().get_mut::<SpanFields>() {
+                existing.0.extend(fields.0);
+            }
+        }
+    }
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let span = ctx
+            .event_span(event)
+            .and_then(|s| s.extensions().get::<SpanFields>().map(|f| f.0.clone()))
+            .unwrap_or_default();
+        self.0.lock().unwrap().push(Seen { level: *event.metadata().level(), fields: fields.0, span });
+    }
+}
+
+fn capture(f: impl FnOnce()) -> Vec<Seen> {
+    let recorder = Recorder::default();
+    let subscriber = tracing_subscriber::registry().with(recorder.clone());
+    tracing::subscriber::with_default(subscriber, f);
+    let seen = recorder.0.lock().unwrap().clone();
+    seen
+}
+
+#[retry(max_attempts = 3, wait = fixed(250ms), jitter = none)]
+fn flaky_completion(counter: &Counter) -> Result<&'static str, ApiError> {
+    match counter.next() {
+        1 => Err(ApiError::with_request_id(503, "req_abc123")),
+        2 => Err(ApiError::hinted(429, std::time::Duration::from_secs(2))),
+        _ => Ok("hello"),
+    }
+}
+
+#[test]
+fn each_failed_attempt_is_a_warning_and_success_after_retry_is_info() {
+    let _clock = testing::record_sleeps();
+    let counter = Counter::new();
+    let seen = capture(|| assert_eq!(flaky_completion(&counter).unwrap(), "hello"));
+    let levels: Vec<_> = seen.iter().map(|s| s.level).collect();
+    assert_eq!(levels, [Level::WARN, Level::WARN, Level::INFO], "{seen:#?}");
+
+    let first = &seen[0].fields;
+    assert!(first["function"].ends_with("::flaky_completion"), "{first:?}");
+    assert_eq!(first["attempt"], "1");
+    assert_eq!(first["max_attempts"], "3");
+    assert_eq!(first["class"], "Overloaded");
+    assert_eq!(first["request_id"], "req_abc123");
+    assert_eq!(first["delay"], "250ms");
+    assert_eq!(first["why"], "backoff");
+    assert!(first["error"].contains("503"), "{first:?}");
+
+    let second = &seen[1].fields;
+    assert_eq!(second["class"], "RateLimit");
+    assert_eq!(second["why"], "retry-after");
+
+    assert_eq!(seen[2].fields["attempts"], "3");
+    // All inside one span that names the function and carries the call's idempotency key.
+    for event in &seen {
+        assert!(event.span["function"].ends_with("::flaky_completion"));
+        assert_eq!(event.span["idempotency_key"].len(), 36, "{:?}", event.span);
+        assert_eq!(event.span["idempotency_key"], seen[0].span["idempotency_key"]);
+    }
+}
+
+#[test]
+fn giving_up_is_an_error_with_its_reason() {
+    #[retry(max_attempts = 2, wait = fixed(0))]
+    fn always(status: u16) -> Result<(), ApiError> {
+        Err(ApiError::status(status))
+    }
+    let seen = capture(|| {
+        let _ = always(500);
+        let _ = always(401);
+    });
+    let errors: Vec<_> = seen.iter().filter(|s| s.level == Level::ERROR).collect();
+    assert_eq!(errors.len(), 2, "{seen:#?}");
+    assert_eq!(errors[0].fields["reason"], "exhausted");
+    assert_eq!(errors[0].fields["attempt"], "2");
+    assert_eq!(errors[1].fields["reason"], "not_retryable");
+    assert_eq!(errors[1].fields["class"], "Auth");
+}
+
+#[test]
+fn a_first_try_success_logs_nothing() {
+    #[retry]
+    fn fine() -> Result<u8, ApiError> {
+        Ok(1)
+    }
+    let seen = capture(|| assert_eq!(fine().unwrap(), 1));
+    assert!(seen.is_empty(), "{seen:#?}");
+}
+
+#[test]
+fn statistics_per_function_are_readable_from_code() {
+    #[retry(max_attempts = 3, wait = fixed(1s), jitter = none)]
+    fn counted(counter: &Counter, fail_first: u32, status: u16) -> Result<(), ApiError> {
+        if counter.next() <= fail_first {
+            return Err(ApiError::status(status));
+        }
+        Ok(())
+    }
+    let _clock = testing::record_sleeps();
+    counted(&Counter::new(), 0, 503).unwrap(); // first try
+    counted(&Counter::new(), 0, 503).unwrap(); // first try
+    counted(&Counter::new(), 2, 503).unwrap(); // after two retries
+    assert!(counted(&Counter::new(), 5, 503).is_err()); // exhausted after 3
+    assert!(counted(&Counter::new(), 5, 401).is_err()); // not retryable, 1 attempt
+
+    let stats = statistics_for("observability::statistics_per_function_are_readable_from_code::counted")
+        .or_else(|| statistics_for("counted"))
+        .expect("registered on first call");
+    assert_eq!(stats.calls, 5);
+    assert_eq!(stats.attempts, 2 + 3 + 3 + 1);
+    assert_eq!(stats.first_try_successes, 2);
+    assert_eq!(stats.successes_after_retry, 1);
+    assert_eq!(stats.gave_up(GiveUpReason::Exhausted), 1);
+    assert_eq!(stats.gave_up(GiveUpReason::NotRetryable), 1);
+    assert_eq!(stats.failures_of(ErrorClass::Overloaded), 5);
+    assert_eq!(stats.failures_of(ErrorClass::Auth), 1);
+    assert_eq!(stats.slept, std::time::Duration::from_secs(4));
+    assert!((stats.retry_rate() - 4.0 / 5.0).abs() < 1e-9);
+    assert!(statistics().iter().any(|s| s.name == stats.name));
+}
