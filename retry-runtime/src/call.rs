@@ -100,7 +100,7 @@ where
     #[inline]
     pub fn new(policy: &'static RetryPolicy) -> Self {
         if !policy.counters().is_registered() {
-            stats::register(policy);
+            stats::register(policy.name(), policy.counters());
         }
         Self::borrowed(policy)
     }
@@ -118,7 +118,10 @@ where
             (None, None) => (None, None),
             (own, inherited) => {
                 let now = clock::now();
-                let own = own.map(|d| now.checked_add(d).unwrap_or(now + Duration::from_secs(1 << 40)));
+                let own = own.map(|d| {
+                    now.checked_add(d)
+                        .unwrap_or(now + Duration::from_secs(1 << 40))
+                });
                 let deadline = match (own, inherited) {
                     (Some(own), Some(inherited)) => Some(own.min(inherited)),
                     (own, inherited) => own.or(inherited),
@@ -129,7 +132,11 @@ where
         Call {
             policy,
             ctx: AttemptCtx::new(policy.max_attempts_value(), deadline, started),
-            span: tracing::info_span!("retry", function = policy.name(), idempotency_key = field::Empty),
+            span: tracing::info_span!(
+                "retry",
+                function = policy.name(),
+                idempotency_key = field::Empty
+            ),
             retrying: None,
             attempt_started: None,
             first_duration: None,
@@ -251,13 +258,19 @@ where
     #[cfg(feature = "tokio")]
     fn attempt_limit(&self) -> Option<(Duration, Elapsed)> {
         let timeout = self.policy.attempt_timeout_value();
-        let remaining = self.ctx.deadline.map(|deadline| deadline.saturating_duration_since(clock::now()));
+        let remaining = self
+            .ctx
+            .deadline
+            .map(|deadline| deadline.saturating_duration_since(clock::now()));
         match (timeout, remaining) {
             (None, None) => None,
             (Some(timeout), remaining) if remaining.is_none_or(|left| timeout < left) => {
                 Some((timeout, Elapsed::attempt_timeout(timeout)))
             }
-            (_, Some(left)) => Some((left, Elapsed::deadline(self.policy.deadline_value().unwrap_or(left)))),
+            (_, Some(left)) => Some((
+                left,
+                Elapsed::deadline(self.policy.deadline_value().unwrap_or(left)),
+            )),
             (Some(timeout), None) => Some((timeout, Elapsed::attempt_timeout(timeout))),
         }
     }
@@ -282,11 +295,19 @@ where
             self.start_retrying(sequence);
         }
         let cut = self.cut.take();
-        let class = if cut.is_some() { crate::ErrorClass::Timeout } else { error.class() };
+        let class = if cut.is_some() {
+            crate::ErrorClass::Timeout
+        } else {
+            error.class()
+        };
         counters.failure(class);
         let failure = Failure {
             class,
-            hint: if cut.is_some() { None } else { error.retry_after() },
+            hint: if cut.is_some() {
+                None
+            } else {
+                error.retry_after()
+            },
             inner_gave_up: self.ctx.inner_gave_up.replace(false),
         };
         let Some(retrying) = self.retrying.as_mut() else {
@@ -302,7 +323,13 @@ where
                 remaining: deadline.saturating_duration_since(clock::now()),
                 typical_attempt: retrying.durations.median(),
             });
-            strategy::judge(self.policy, self.ctx.number, failure, time, &mut retrying.backoff)
+            strategy::judge(
+                self.policy,
+                self.ctx.number,
+                failure,
+                time,
+                &mut retrying.backoff,
+            )
         };
         match verdict {
             Verdict::Retry { wait, reason, cap } => {
@@ -349,7 +376,10 @@ where
             .jitter_seed_value()
             .map(|seed| testing::mix(seed, sequence))
             .or_else(testing::next_seed);
-        let rng = seed.map_or_else(|| SmallRng::from_rng(&mut rand::rng()), SmallRng::seed_from_u64);
+        let rng = seed.map_or_else(
+            || SmallRng::from_rng(&mut rand::rng()),
+            SmallRng::seed_from_u64,
+        );
         let mut durations = RecentDurations::default();
         if let Some(first) = self.first_duration.take() {
             durations.push(first);
@@ -360,7 +390,8 @@ where
         });
         self.ctx.started_or(clock::now());
         if !self.span.is_disabled() {
-            self.span.record("idempotency_key", field::display(self.ctx.key()));
+            self.span
+                .record("idempotency_key", field::display(self.ctx.key()));
         }
     }
 
@@ -407,6 +438,106 @@ impl RecentDurations {
     }
 }
 
+// ===== the loop without the macro =====
+
+impl RetryPolicy {
+    /// Calls `op` until it succeeds or the policy gives up, sleeping (blocking the thread)
+    /// between attempts. The same loop `#[retry]` generates for a sync fn.
+    ///
+    /// ```
+    /// use retry_runtime::{testing, RetryPolicy};
+    ///
+    /// let policy = RetryPolicy::new().max_attempts(4);
+    /// let _clock = testing::record_sleeps(); // no real sleeping in this example
+    /// let mut calls = 0;
+    /// let result = policy.call(|| {
+    ///     calls += 1;
+    ///     if calls < 3 { Err(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)) } else { Ok(calls) }
+    /// });
+    /// assert_eq!(result.unwrap(), 3);
+    /// ```
+    pub fn call<T, E: Classify>(&self, mut op: impl FnMut() -> Result<T, E>) -> Result<T, E> {
+        let mut call = Call::borrowed(self);
+        loop {
+            let outcome = call.run(&mut op);
+            match call.decide(outcome) {
+                Step::Return(result) => return result,
+                Step::Wait(wait) => call.sleep(wait),
+            }
+        }
+    }
+
+    /// Calls `op` and awaits its future until it succeeds or the policy gives up, waiting on
+    /// tokio's timer between attempts. Attempts are not cut short here (the deadline bounds the
+    /// waits and decides whether another attempt starts); use
+    /// [`call_async_timed`](Self::call_async_timed) to have `attempt_timeout` and the deadline
+    /// cut a running attempt.
+    ///
+    /// ```
+    /// use retry_runtime::RetryPolicy;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let policy = RetryPolicy::new();
+    /// let reply = policy.call_async(|| async { Ok::<_, std::io::Error>("pong") }).await;
+    /// assert_eq!(reply.unwrap(), "pong");
+    /// # }
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub async fn call_async<T, E, F, Fut>(&self, mut op: F) -> Result<T, E>
+    where
+        E: Classify,
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        let mut call = Call::borrowed(self);
+        loop {
+            let outcome = call.run_async(op()).await;
+            match call.decide(outcome) {
+                Step::Return(result) => return result,
+                Step::Wait(wait) => call.sleep_async(wait).await,
+            }
+        }
+    }
+
+    /// Like [`call_async`](Self::call_async), and each attempt is cut at the smaller of
+    /// `attempt_timeout` and the time left before the deadline; the cut attempt's error is built
+    /// from [`Elapsed`](crate::Elapsed).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::RetryPolicy;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let policy = RetryPolicy::new().attempt_timeout(Duration::from_secs(1));
+    /// let slow = policy
+    ///     .call_async_timed(|| async {
+    ///         tokio::time::sleep(Duration::from_secs(5)).await;
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .await;
+    /// assert_eq!(slow.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    /// # }
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub async fn call_async_timed<T, E, F, Fut>(&self, mut op: F) -> Result<T, E>
+    where
+        E: Classify + From<crate::Elapsed>,
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        let mut call = Call::borrowed(self);
+        loop {
+            let outcome = call.run_async_timed(op()).await;
+            match call.decide(outcome) {
+                Step::Return(result) => return result,
+                Step::Wait(wait) => call.sleep_async(wait).await,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,6 +553,10 @@ mod tests {
         for _ in 0..8 {
             recent.push(Duration::from_millis(5));
         }
-        assert_eq!(recent.median(), Duration::from_millis(5), "only the latest eight count");
+        assert_eq!(
+            recent.median(),
+            Duration::from_millis(5),
+            "only the latest eight count"
+        );
     }
 }

@@ -165,7 +165,9 @@ impl ClassSet {
 
     /// The classes in the set, in declaration order.
     pub fn iter(self) -> impl Iterator<Item = ErrorClass> {
-        ErrorClass::ALL.into_iter().filter(move |c| self.contains(*c))
+        ErrorClass::ALL
+            .into_iter()
+            .filter(move |c| self.contains(*c))
     }
 }
 
@@ -320,7 +322,9 @@ mod tests {
 
     #[test]
     fn class_set_adds_and_removes() {
-        let set = ClassSet::EMPTY.with(ErrorClass::Other).with(ErrorClass::Server);
+        let set = ClassSet::EMPTY
+            .with(ErrorClass::Other)
+            .with(ErrorClass::Server);
         assert!(set.contains(ErrorClass::Other));
         assert!(!set.without(ErrorClass::Other).contains(ErrorClass::Other));
         assert_eq!(format!("{set:?}"), "{Server, Other}");

@@ -30,7 +30,11 @@ pub(crate) struct AttemptCtx {
 }
 
 impl AttemptCtx {
-    pub(crate) fn new(max_attempts: u32, deadline: Option<Instant>, started: Option<Instant>) -> Self {
+    pub(crate) fn new(
+        max_attempts: u32,
+        deadline: Option<Instant>,
+        started: Option<Instant>,
+    ) -> Self {
         AttemptCtx {
             number: 1,
             max_attempts,
@@ -64,7 +68,9 @@ impl AttemptCtx {
             number: self.number,
             max_attempts: self.max_attempts,
             key: self.key(),
-            remaining: self.deadline.map(|deadline| deadline.saturating_duration_since(now)),
+            remaining: self
+                .deadline
+                .map(|deadline| deadline.saturating_duration_since(now)),
             elapsed: now.saturating_duration_since(self.started_or(now)),
         }
     }

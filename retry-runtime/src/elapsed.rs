@@ -30,13 +30,19 @@ impl Elapsed {
     /// One attempt ran longer than `limit`.
     #[must_use]
     pub const fn attempt_timeout(limit: Duration) -> Self {
-        Elapsed { limit, deadline: false }
+        Elapsed {
+            limit,
+            deadline: false,
+        }
     }
 
     /// The whole call reached its deadline, `limit` after it began.
     #[must_use]
     pub const fn deadline(limit: Duration) -> Self {
-        Elapsed { limit, deadline: true }
+        Elapsed {
+            limit,
+            deadline: true,
+        }
     }
 
     /// Whether the call's deadline (rather than one attempt's timeout) ran out.

@@ -94,8 +94,22 @@ mod tests {
     #[test]
     fn garbage_is_no_hint() {
         for value in [
-            "", " ", "-5", "+5", "NaN", "nan", "inf", "1e3", "1.2.3", ".", "5s", "0x10", "ten",
-            "99999999999999999999999999999", "31536001", "Wed, 32 Oct 2015 07:28:00 GMT",
+            "",
+            " ",
+            "-5",
+            "+5",
+            "NaN",
+            "nan",
+            "inf",
+            "1e3",
+            "1.2.3",
+            ".",
+            "5s",
+            "0x10",
+            "ten",
+            "99999999999999999999999999999",
+            "31536001",
+            "Wed, 32 Oct 2015 07:28:00 GMT",
         ] {
             assert_eq!(parse_retry_after(value), None, "{value:?}");
         }
@@ -106,8 +120,14 @@ mod tests {
 
     #[test]
     fn milliseconds() {
-        assert_eq!(parse_retry_after_ms("300"), Some(Duration::from_millis(300)));
-        assert_eq!(parse_retry_after_ms("0.5"), Some(Duration::from_micros(500)));
+        assert_eq!(
+            parse_retry_after_ms("300"),
+            Some(Duration::from_millis(300))
+        );
+        assert_eq!(
+            parse_retry_after_ms("0.5"),
+            Some(Duration::from_micros(500))
+        );
     }
 
     #[test]
@@ -118,14 +138,24 @@ mod tests {
             "Sunday, 06-Nov-94 08:49:37 GMT",
             "Sun Nov  6 08:49:37 1994",
         ] {
-            assert_eq!(parse_retry_after_at(value, now), Some(Duration::from_secs(7)), "{value}");
+            assert_eq!(
+                parse_retry_after_at(value, now),
+                Some(Duration::from_secs(7)),
+                "{value}"
+            );
         }
     }
 
     #[test]
     fn far_future_date_is_no_hint_and_past_date_is_now() {
         let now = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
-        assert_eq!(parse_retry_after_at("Fri, 31 Dec 9999 23:59:59 GMT", now), None);
-        assert_eq!(parse_retry_after_at("Thu, 01 Jan 1970 00:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after_at("Fri, 31 Dec 9999 23:59:59 GMT", now),
+            None
+        );
+        assert_eq!(
+            parse_retry_after_at("Thu, 01 Jan 1970 00:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
     }
 }

@@ -4,9 +4,8 @@
 use core::fmt;
 use std::time::Duration;
 
-use crate::call::{Call, Step};
 use crate::stats::{Counters, Statistics};
-use crate::{ClassSet, Classify, ErrorClass, Jitter, Wait};
+use crate::{ClassSet, ErrorClass, Jitter, Wait};
 
 /// Attempts in all allowed by a policy, at the most.
 pub const MAX_ATTEMPTS_LIMIT: u32 = 100;
@@ -38,6 +37,7 @@ pub const MAX_ATTEMPTS_LIMIT: u32 = 100;
 ///     .on(ClassSet::TRANSIENT)
 ///     .class_max_attempts(ErrorClass::RateLimit, 8);
 ///
+/// # let _clock = retry_runtime::testing::record_sleeps();
 /// let mut failures = 2;
 /// let result = POLICY.call(|| {
 ///     if failures > 0 {
@@ -46,7 +46,7 @@ pub const MAX_ATTEMPTS_LIMIT: u32 = 100;
 ///     }
 ///     Ok("profile")
 /// });
-/// # let _ = result;
+/// assert_eq!(result.unwrap(), "profile");
 /// ```
 pub struct RetryPolicy {
     name: &'static str,
@@ -252,7 +252,10 @@ impl RetryPolicy {
     pub fn validate(&self) -> Result<(), InvalidPolicy> {
         let mut problems = Vec::new();
         if !(1..=MAX_ATTEMPTS_LIMIT).contains(&self.max_attempts) {
-            problems.push(format!("`max_attempts` is {}, expected 1..=100", self.max_attempts));
+            problems.push(format!(
+                "`max_attempts` is {}, expected 1..=100",
+                self.max_attempts
+            ));
         }
         for class in ErrorClass::ALL {
             let cap = self.class_caps[class.index()];
@@ -260,115 +263,24 @@ impl RetryPolicy {
                 problems.push(format!("the cap of `{class}` is {cap}, expected 1..=100"));
             }
             if !class.is_retryable() && self.on.contains(class) {
-                problems.push(format!("`{class}` errors are never retried: the same request fails the same way"));
+                problems.push(format!(
+                    "`{class}` errors are never retried: the same request fails the same way"
+                ));
             }
         }
         if let Some(problem) = self.wait.problem() {
             problems.push(problem.to_owned());
         }
         if self.wait.is_randomized() && self.jitter_set {
-            problems.push("`decorrelated` carries its own randomness: `jitter` does not apply to it".to_owned());
+            problems.push(
+                "`decorrelated` carries its own randomness: `jitter` does not apply to it"
+                    .to_owned(),
+            );
         }
         if problems.is_empty() {
             Ok(())
         } else {
             Err(InvalidPolicy { problems })
-        }
-    }
-
-    /// Calls `op` until it succeeds or the policy gives up, sleeping (blocking the thread)
-    /// between attempts. The same loop `#[retry]` generates for a sync fn.
-    ///
-    /// ```
-    /// use retry_runtime::{testing, RetryPolicy};
-    ///
-    /// let policy = RetryPolicy::new().max_attempts(4);
-    /// let _clock = testing::record_sleeps(); // no real sleeping in this example
-    /// let mut calls = 0;
-    /// let result = policy.call(|| {
-    ///     calls += 1;
-    ///     if calls < 3 { Err(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)) } else { Ok(calls) }
-    /// });
-    /// assert_eq!(result.unwrap(), 3);
-    /// ```
-    pub fn call<T, E: Classify>(&self, mut op: impl FnMut() -> Result<T, E>) -> Result<T, E> {
-        let mut call = Call::borrowed(self);
-        loop {
-            let outcome = call.run(&mut op);
-            match call.decide(outcome) {
-                Step::Return(result) => return result,
-                Step::Wait(wait) => call.sleep(wait),
-            }
-        }
-    }
-
-    /// Calls `op` and awaits its future until it succeeds or the policy gives up, waiting on
-    /// tokio's timer between attempts. Attempts are not cut short here (the deadline bounds the
-    /// waits and decides whether another attempt starts); use
-    /// [`call_async_timed`](Self::call_async_timed) to have `attempt_timeout` and the deadline
-    /// cut a running attempt.
-    ///
-    /// ```
-    /// use retry_runtime::RetryPolicy;
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() {
-    /// let policy = RetryPolicy::new();
-    /// let reply = policy.call_async(|| async { Ok::<_, std::io::Error>("pong") }).await;
-    /// assert_eq!(reply.unwrap(), "pong");
-    /// # }
-    /// ```
-    #[cfg(feature = "tokio")]
-    pub async fn call_async<T, E, F, Fut>(&self, mut op: F) -> Result<T, E>
-    where
-        E: Classify,
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, E>>,
-    {
-        let mut call = Call::borrowed(self);
-        loop {
-            let outcome = call.run_async(op()).await;
-            match call.decide(outcome) {
-                Step::Return(result) => return result,
-                Step::Wait(wait) => call.sleep_async(wait).await,
-            }
-        }
-    }
-
-    /// Like [`call_async`](Self::call_async), and each attempt is cut at the smaller of
-    /// `attempt_timeout` and the time left before the deadline; the cut attempt's error is built
-    /// from [`Elapsed`](crate::Elapsed).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use retry_runtime::RetryPolicy;
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() {
-    /// let policy = RetryPolicy::new().attempt_timeout(Duration::from_secs(1));
-    /// let slow = policy
-    ///     .call_async_timed(|| async {
-    ///         tokio::time::sleep(Duration::from_secs(5)).await;
-    ///         Ok::<_, std::io::Error>(())
-    ///     })
-    ///     .await;
-    /// assert_eq!(slow.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
-    /// # }
-    /// ```
-    #[cfg(feature = "tokio")]
-    pub async fn call_async_timed<T, E, F, Fut>(&self, mut op: F) -> Result<T, E>
-    where
-        E: Classify + From<crate::Elapsed>,
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, E>>,
-    {
-        let mut call = Call::borrowed(self);
-        loop {
-            let outcome = call.run_async_timed(op()).await;
-            match call.decide(outcome) {
-                Step::Return(result) => return result,
-                Step::Wait(wait) => call.sleep_async(wait).await,
-            }
         }
     }
 }

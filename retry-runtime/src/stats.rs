@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::{ErrorClass, RetryPolicy};
+use crate::ErrorClass;
 
 /// Why a call stopped retrying and returned its error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -220,19 +220,22 @@ impl fmt::Debug for Counters {
     }
 }
 
-static REGISTRY: Mutex<Vec<&'static RetryPolicy>> = Mutex::new(Vec::new());
+/// The counters of every `'static` policy called so far, with its name.
+static REGISTRY: Mutex<Vec<(&'static str, &'static Counters)>> = Mutex::new(Vec::new());
 
-/// Adds a `'static` policy to the registry that [`statistics()`] reads, once.
+/// Adds a `'static` policy's counters to the registry that [`statistics()`] reads, once.
 #[cold]
-pub(crate) fn register(policy: &'static RetryPolicy) {
-    let mut registry = REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !policy.counters().registered.swap(true, Relaxed) {
-        registry.push(policy);
+pub(crate) fn register(name: &'static str, counters: &'static Counters) {
+    let mut registry = REGISTRY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !counters.registered.swap(true, Relaxed) {
+        registry.push((name, counters));
     }
 }
 
-/// The counters of every `#[retry]` function called so far in this process (and of every
-/// `'static` policy called through [`RetryPolicy::call`]), in the order of their first call.
+/// The counters of every `#[retry]` function called so far in this process, in the order of
+/// their first call.
 ///
 /// ```
 /// use retry_runtime::retry;
@@ -246,8 +249,13 @@ pub(crate) fn register(policy: &'static RetryPolicy) {
 /// ```
 #[must_use]
 pub fn statistics() -> Vec<Statistics> {
-    let registry = REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    registry.iter().map(|policy| policy.statistics()).collect()
+    let registry = REGISTRY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    registry
+        .iter()
+        .map(|(name, counters)| counters.snapshot(name))
+        .collect()
 }
 
 /// The counters of the retried function named `name`: its full path
@@ -255,14 +263,18 @@ pub fn statistics() -> Vec<Statistics> {
 /// When several functions share the name, the first called is returned; name more of the path.
 #[must_use]
 pub fn statistics_for(name: &str) -> Option<Statistics> {
-    let registry = REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let registry = REGISTRY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     registry
         .iter()
-        .find(|policy| {
-            let full = policy.name();
-            full == name || full.strip_suffix(name).is_some_and(|head| head.ends_with("::"))
+        .find(|(full, _)| {
+            *full == name
+                || full
+                    .strip_suffix(name)
+                    .is_some_and(|head| head.ends_with("::"))
         })
-        .map(|policy| policy.statistics())
+        .map(|(full, counters)| counters.snapshot(full))
 }
 
 // ===== sharded counter =====
@@ -300,7 +312,10 @@ impl ShardedCounter {
     }
 
     fn sum(&self) -> u64 {
-        self.shards.iter().map(|s| s.0.load(Relaxed)).fold(0, u64::wrapping_add)
+        self.shards
+            .iter()
+            .map(|s| s.0.load(Relaxed))
+            .fold(0, u64::wrapping_add)
     }
 }
 
@@ -321,7 +336,10 @@ impl Drop for SlotOwner {
     fn drop(&mut self) {
         let slot = SLOT.try_with(|s| s.replace(SHARDS)).unwrap_or(SHARDS);
         if slot < SHARDS - 1 {
-            FREE_SLOTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(slot);
+            FREE_SLOTS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(slot);
         }
     }
 }
@@ -339,7 +357,10 @@ fn thread_slot() -> usize {
 
 #[cold]
 fn assign_slot() -> usize {
-    let reused = FREE_SLOTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+    let reused = FREE_SLOTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .pop();
     let slot = reused.unwrap_or_else(|| {
         let next = NEXT_SLOT.fetch_add(1, Relaxed);
         usize::try_from(next).map_or(SHARDS, |n| n.min(SHARDS))

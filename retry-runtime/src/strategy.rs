@@ -42,8 +42,15 @@ impl WaitReason {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {
-    Retry { wait: Duration, reason: WaitReason, cap: u32 },
-    GiveUp { reason: GiveUpReason, cap: u32 },
+    Retry {
+        wait: Duration,
+        reason: WaitReason,
+        cap: u32,
+    },
+    GiveUp {
+        reason: GiveUpReason,
+        cap: u32,
+    },
 }
 
 /// Decides after attempt number `attempts` failed.
@@ -66,9 +73,14 @@ pub(crate) fn judge(
         return give_up(GiveUpReason::Exhausted);
     }
     let (wait, reason) = match failure.hint {
-        Some(hint) if hint > policy.max_retry_after_value() => return give_up(GiveUpReason::HintTooLong),
+        Some(hint) if hint > policy.max_retry_after_value() => {
+            return give_up(GiveUpReason::HintTooLong)
+        }
         // Spread clients released by the same hint over a tenth of it, never earlier.
-        Some(hint) => (uniform(backoff.rng(), hint, hint.saturating_add(hint / 10)), WaitReason::RetryAfter),
+        Some(hint) => (
+            uniform(backoff.rng(), hint, hint.saturating_add(hint / 10)),
+            WaitReason::RetryAfter,
+        ),
         None => (backoff.delay_for(attempts), WaitReason::Backoff),
     };
     let Some(time) = time else {
@@ -79,7 +91,11 @@ pub(crate) fn judge(
     if floor > budget || time.remaining.is_zero() {
         return give_up(GiveUpReason::Deadline);
     }
-    Verdict::Retry { wait: wait.min(budget), reason, cap }
+    Verdict::Retry {
+        wait: wait.min(budget),
+        reason,
+        cap,
+    }
 }
 
 #[cfg(test)]
@@ -97,14 +113,23 @@ mod tests {
     }
 
     fn failure(class: ErrorClass) -> Failure {
-        Failure { class, hint: None, inner_gave_up: false }
+        Failure {
+            class,
+            hint: None,
+            inner_gave_up: false,
+        }
     }
 
     fn backoff(policy: &RetryPolicy) -> Backoff {
         policy.wait_value().backoff(policy.jitter_value(), 1)
     }
 
-    fn judge_once(policy: &RetryPolicy, attempts: u32, failure: Failure, time: Option<TimeLeft>) -> Verdict {
+    fn judge_once(
+        policy: &RetryPolicy,
+        attempts: u32,
+        failure: Failure,
+        time: Option<TimeLeft>,
+    ) -> Verdict {
         judge(policy, attempts, failure, time, &mut backoff(policy))
     }
 
@@ -114,15 +139,26 @@ mod tests {
         let mut b = backoff(&p);
         assert_eq!(
             judge(&p, 1, failure(ErrorClass::Server), None, &mut b),
-            Verdict::Retry { wait: S, reason: WaitReason::Backoff, cap: 3 }
+            Verdict::Retry {
+                wait: S,
+                reason: WaitReason::Backoff,
+                cap: 3
+            }
         );
         assert_eq!(
             judge(&p, 2, failure(ErrorClass::Server), None, &mut b),
-            Verdict::Retry { wait: 2 * S, reason: WaitReason::Backoff, cap: 3 }
+            Verdict::Retry {
+                wait: 2 * S,
+                reason: WaitReason::Backoff,
+                cap: 3
+            }
         );
         assert_eq!(
             judge(&p, 3, failure(ErrorClass::Server), None, &mut b),
-            Verdict::GiveUp { reason: GiveUpReason::Exhausted, cap: 3 }
+            Verdict::GiveUp {
+                reason: GiveUpReason::Exhausted,
+                cap: 3
+            }
         );
     }
 
@@ -131,14 +167,28 @@ mod tests {
         let p = policy();
         for class in [ErrorClass::Client, ErrorClass::Auth, ErrorClass::Other] {
             assert!(
-                matches!(judge_once(&p, 1, failure(class), None), Verdict::GiveUp { reason: GiveUpReason::NotRetryable, .. }),
+                matches!(
+                    judge_once(&p, 1, failure(class), None),
+                    Verdict::GiveUp {
+                        reason: GiveUpReason::NotRetryable,
+                        ..
+                    }
+                ),
                 "{class}"
             );
         }
-        let named = policy().on(ClassSet::EMPTY.with(ErrorClass::Other).with(ErrorClass::Client));
-        assert!(matches!(judge_once(&named, 1, failure(ErrorClass::Other), None), Verdict::Retry { .. }));
+        let named = policy().on(ClassSet::EMPTY
+            .with(ErrorClass::Other)
+            .with(ErrorClass::Client));
+        assert!(matches!(
+            judge_once(&named, 1, failure(ErrorClass::Other), None),
+            Verdict::Retry { .. }
+        ));
         assert!(
-            matches!(judge_once(&named, 1, failure(ErrorClass::Client), None), Verdict::GiveUp { .. }),
+            matches!(
+                judge_once(&named, 1, failure(ErrorClass::Client), None),
+                Verdict::GiveUp { .. }
+            ),
             "Client stays unretried even when a hand-built policy names it"
         );
     }
@@ -146,21 +196,39 @@ mod tests {
     #[test]
     fn timeouts_are_capped_at_two_attempts_by_default() {
         let p = policy().max_attempts(5);
-        assert!(matches!(judge_once(&p, 1, failure(ErrorClass::Timeout), None), Verdict::Retry { cap: 2, .. }));
+        assert!(matches!(
+            judge_once(&p, 1, failure(ErrorClass::Timeout), None),
+            Verdict::Retry { cap: 2, .. }
+        ));
         assert!(matches!(
             judge_once(&p, 2, failure(ErrorClass::Timeout), None),
-            Verdict::GiveUp { reason: GiveUpReason::Exhausted, cap: 2 }
+            Verdict::GiveUp {
+                reason: GiveUpReason::Exhausted,
+                cap: 2
+            }
         ));
         let one = policy().max_attempts(1);
-        assert!(matches!(judge_once(&one, 1, failure(ErrorClass::Timeout), None), Verdict::GiveUp { .. }));
+        assert!(matches!(
+            judge_once(&one, 1, failure(ErrorClass::Timeout), None),
+            Verdict::GiveUp { .. }
+        ));
     }
 
     #[test]
     fn class_cap_replaces_max_attempts_for_that_class() {
         let p = policy().class_max_attempts(ErrorClass::RateLimit, 8);
-        assert!(matches!(judge_once(&p, 7, failure(ErrorClass::RateLimit), None), Verdict::Retry { cap: 8, .. }));
-        assert!(matches!(judge_once(&p, 8, failure(ErrorClass::RateLimit), None), Verdict::GiveUp { cap: 8, .. }));
-        assert!(matches!(judge_once(&p, 3, failure(ErrorClass::Server), None), Verdict::GiveUp { cap: 3, .. }));
+        assert!(matches!(
+            judge_once(&p, 7, failure(ErrorClass::RateLimit), None),
+            Verdict::Retry { cap: 8, .. }
+        ));
+        assert!(matches!(
+            judge_once(&p, 8, failure(ErrorClass::RateLimit), None),
+            Verdict::GiveUp { cap: 8, .. }
+        ));
+        assert!(matches!(
+            judge_once(&p, 3, failure(ErrorClass::Server), None),
+            Verdict::GiveUp { cap: 3, .. }
+        ));
     }
 
     #[test]
@@ -168,48 +236,100 @@ mod tests {
         let p = policy();
         let mut b = backoff(&p);
         for _ in 0..500 {
-            let hinted = Failure { hint: Some(5 * S), ..failure(ErrorClass::RateLimit) };
+            let hinted = Failure {
+                hint: Some(5 * S),
+                ..failure(ErrorClass::RateLimit)
+            };
             let Verdict::Retry { wait, reason, .. } = judge(&p, 1, hinted, None, &mut b) else {
                 panic!("a 5 s hint is retried");
             };
             assert_eq!(reason, WaitReason::RetryAfter);
-            assert!(wait >= 5 * S && wait <= 5500 * Duration::from_millis(1), "{wait:?}");
+            assert!(
+                wait >= 5 * S && wait <= 5500 * Duration::from_millis(1),
+                "{wait:?}"
+            );
         }
     }
 
     #[test]
     fn a_hint_over_max_retry_after_gives_up() {
         let p = policy().max_retry_after(60 * S);
-        let hinted = Failure { hint: Some(61 * S), ..failure(ErrorClass::RateLimit) };
-        assert!(matches!(judge_once(&p, 1, hinted, None), Verdict::GiveUp { reason: GiveUpReason::HintTooLong, .. }));
+        let hinted = Failure {
+            hint: Some(61 * S),
+            ..failure(ErrorClass::RateLimit)
+        };
+        assert!(matches!(
+            judge_once(&p, 1, hinted, None),
+            Verdict::GiveUp {
+                reason: GiveUpReason::HintTooLong,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn deadline_gives_up_when_wait_plus_typical_attempt_overruns() {
         let p = policy();
-        let time = TimeLeft { remaining: 3 * S, typical_attempt: 2 * S + S / 2 };
+        let time = TimeLeft {
+            remaining: 3 * S,
+            typical_attempt: 2 * S + S / 2,
+        };
         assert!(matches!(
             judge_once(&p, 1, failure(ErrorClass::Server), Some(time)),
-            Verdict::GiveUp { reason: GiveUpReason::Deadline, .. }
+            Verdict::GiveUp {
+                reason: GiveUpReason::Deadline,
+                ..
+            }
         ));
-        let roomy = TimeLeft { remaining: 10 * S, typical_attempt: S };
-        assert!(matches!(judge_once(&p, 1, failure(ErrorClass::Server), Some(roomy)), Verdict::Retry { wait, .. } if wait == S));
+        let roomy = TimeLeft {
+            remaining: 10 * S,
+            typical_attempt: S,
+        };
+        assert!(
+            matches!(judge_once(&p, 1, failure(ErrorClass::Server), Some(roomy)), Verdict::Retry { wait, .. } if wait == S)
+        );
     }
 
     #[test]
     fn a_hint_past_the_deadline_gives_up_and_one_within_is_kept_whole() {
         let p = policy();
-        let hinted = Failure { hint: Some(4 * S), ..failure(ErrorClass::RateLimit) };
-        let short = TimeLeft { remaining: 4 * S, typical_attempt: S };
-        assert!(matches!(judge_once(&p, 1, hinted, Some(short)), Verdict::GiveUp { reason: GiveUpReason::Deadline, .. }));
-        let exact = TimeLeft { remaining: 5 * S, typical_attempt: S };
-        assert!(matches!(judge_once(&p, 1, hinted, Some(exact)), Verdict::Retry { wait, .. } if wait == 4 * S));
+        let hinted = Failure {
+            hint: Some(4 * S),
+            ..failure(ErrorClass::RateLimit)
+        };
+        let short = TimeLeft {
+            remaining: 4 * S,
+            typical_attempt: S,
+        };
+        assert!(matches!(
+            judge_once(&p, 1, hinted, Some(short)),
+            Verdict::GiveUp {
+                reason: GiveUpReason::Deadline,
+                ..
+            }
+        ));
+        let exact = TimeLeft {
+            remaining: 5 * S,
+            typical_attempt: S,
+        };
+        assert!(
+            matches!(judge_once(&p, 1, hinted, Some(exact)), Verdict::Retry { wait, .. } if wait == 4 * S)
+        );
     }
 
     #[test]
     fn an_error_already_retried_inside_is_not_retried_again() {
         let p = policy();
-        let nested = Failure { inner_gave_up: true, ..failure(ErrorClass::Server) };
-        assert!(matches!(judge_once(&p, 1, nested, None), Verdict::GiveUp { reason: GiveUpReason::AlreadyRetried, .. }));
+        let nested = Failure {
+            inner_gave_up: true,
+            ..failure(ErrorClass::Server)
+        };
+        assert!(matches!(
+            judge_once(&p, 1, nested, None),
+            Verdict::GiveUp {
+                reason: GiveUpReason::AlreadyRetried,
+                ..
+            }
+        ));
     }
 }

@@ -73,10 +73,11 @@ pub struct SleepRecorder {
     _not_send: PhantomData<*const ()>,
 }
 
-
 impl std::fmt::Debug for ManualClock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ManualClock").field("sleeps", &self.sleeps).finish_non_exhaustive()
+        f.debug_struct("ManualClock")
+            .field("sleeps", &self.sleeps)
+            .finish_non_exhaustive()
     }
 }
 
@@ -84,7 +85,13 @@ impl SleepRecorder {
     /// Every sleep recorded so far, in order.
     #[must_use]
     pub fn sleeps(&self) -> Vec<Duration> {
-        MANUAL.with(|manual| manual.borrow().as_ref().map(|clock| clock.sleeps.clone()).unwrap_or_default())
+        MANUAL.with(|manual| {
+            manual
+                .borrow()
+                .as_ref()
+                .map(|clock| clock.sleeps.clone())
+                .unwrap_or_default()
+        })
     }
 
     /// The sum of the recorded sleeps.

@@ -106,14 +106,22 @@ impl Wait {
                 .checked_shl(retry - 1)
                 .and_then(|factor| min.checked_mul(factor))
                 .map_or(max, |wait| wait.min(max)),
-            Schedule::Linear { step, max } => step.checked_mul(retry).map_or(max, |wait| wait.min(max)),
+            Schedule::Linear { step, max } => {
+                step.checked_mul(retry).map_or(max, |wait| wait.min(max))
+            }
             Schedule::Decorrelated { min, max } => min.min(max),
         }
     }
 
     /// The wait before retry number `retry`, with `jitter` applied and `previous` the last wait
     /// this schedule produced (`decorrelated` grows from it). Never more than [`Wait::cap`].
-    pub fn delay(self, jitter: Jitter, retry: u32, previous: Duration, rng: &mut impl rand::Rng) -> Duration {
+    pub fn delay(
+        self,
+        jitter: Jitter,
+        retry: u32,
+        previous: Duration,
+        rng: &mut impl rand::Rng,
+    ) -> Duration {
         if let Schedule::Decorrelated { min, max } = self.0 {
             let low = min.min(max);
             let high = previous.saturating_mul(3).clamp(low, max);
@@ -197,13 +205,21 @@ pub struct Backoff {
 impl Backoff {
     pub(crate) fn new(wait: Wait, jitter: Jitter, rng: SmallRng) -> Self {
         let previous = wait.base_delay(1);
-        Backoff { wait, jitter, retry: 0, previous, rng }
+        Backoff {
+            wait,
+            jitter,
+            retry: 0,
+            previous,
+            rng,
+        }
     }
 
     /// The wait before retry number `retry` (1-based), advancing the schedule to it.
     pub(crate) fn delay_for(&mut self, retry: u32) -> Duration {
         self.retry = retry;
-        let delay = self.wait.delay(self.jitter, retry, self.previous, &mut self.rng);
+        let delay = self
+            .wait
+            .delay(self.jitter, retry, self.previous, &mut self.rng);
         self.previous = delay;
         delay
     }
@@ -237,9 +253,16 @@ mod tests {
     fn exponential_doubles_then_caps() {
         let wait = Wait::exponential(100 * MS, 1000 * MS);
         let bases: Vec<_> = (1..=6).map(|n| wait.base_delay(n)).collect();
-        assert_eq!(bases, [100 * MS, 200 * MS, 400 * MS, 800 * MS, 1000 * MS, 1000 * MS]);
+        assert_eq!(
+            bases,
+            [100 * MS, 200 * MS, 400 * MS, 800 * MS, 1000 * MS, 1000 * MS]
+        );
         assert_eq!(wait.base_delay(u32::MAX), 1000 * MS);
-        assert_eq!(wait.base_delay(0), 100 * MS, "retry 0 is treated as the first");
+        assert_eq!(
+            wait.base_delay(0),
+            100 * MS,
+            "retry 0 is treated as the first"
+        );
     }
 
     #[test]
@@ -256,23 +279,38 @@ mod tests {
         assert_eq!(wait.base_delay(40), Duration::MAX);
         let d = wait.delay(Jitter::Full, 40, Duration::ZERO, &mut rng());
         assert!(d <= Duration::MAX);
-        let d = Wait::decorrelated(Duration::MAX, Duration::MAX).delay(Jitter::None, 3, Duration::MAX, &mut rng());
+        let d = Wait::decorrelated(Duration::MAX, Duration::MAX).delay(
+            Jitter::None,
+            3,
+            Duration::MAX,
+            &mut rng(),
+        );
         assert!(d > Duration::ZERO);
     }
 
     #[test]
     fn full_jitter_spans_zero_to_base() {
         let mut rng = rng();
-        let draws: Vec<_> = (0..2000).map(|_| Jitter::Full.apply(1000 * MS, &mut rng)).collect();
+        let draws: Vec<_> = (0..2000)
+            .map(|_| Jitter::Full.apply(1000 * MS, &mut rng))
+            .collect();
         assert!(draws.iter().all(|d| *d <= 1000 * MS));
-        assert!(draws.iter().any(|d| *d < 100 * MS), "full jitter reaches near zero");
-        assert!(draws.iter().any(|d| *d > 900 * MS), "full jitter reaches near the base");
+        assert!(
+            draws.iter().any(|d| *d < 100 * MS),
+            "full jitter reaches near zero"
+        );
+        assert!(
+            draws.iter().any(|d| *d > 900 * MS),
+            "full jitter reaches near the base"
+        );
     }
 
     #[test]
     fn equal_jitter_keeps_half() {
         let mut rng = rng();
-        let draws: Vec<_> = (0..2000).map(|_| Jitter::Equal.apply(1000 * MS, &mut rng)).collect();
+        let draws: Vec<_> = (0..2000)
+            .map(|_| Jitter::Equal.apply(1000 * MS, &mut rng))
+            .collect();
         assert!(draws.iter().all(|d| *d >= 500 * MS && *d <= 1000 * MS));
         assert!(draws.iter().any(|d| *d < 600 * MS) && draws.iter().any(|d| *d > 900 * MS));
     }
@@ -289,7 +327,10 @@ mod tests {
         let mut previous = 100 * MS;
         for _ in 0..200 {
             let d = backoff.next().unwrap();
-            assert!(d >= 100 * MS && d <= (previous * 3).min(10_000 * MS), "{d:?} after {previous:?}");
+            assert!(
+                d >= 100 * MS && d <= (previous * 3).min(10_000 * MS),
+                "{d:?} after {previous:?}"
+            );
             previous = d;
         }
     }
