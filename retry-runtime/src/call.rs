@@ -285,7 +285,6 @@ where
             counters.success_after_retry();
             tracing::info!(
                 parent: &self.span,
-                function = self.policy.name(),
                 attempts = self.ctx.number,
                 "succeeded after retry"
             );
@@ -335,7 +334,6 @@ where
             Verdict::Retry { wait, reason, cap } => {
                 tracing::warn!(
                     parent: &self.span,
-                    function = self.policy.name(),
                     attempt = self.ctx.number,
                     max_attempts = cap,
                     class = class.name(),
@@ -353,7 +351,6 @@ where
                 counters.gave_up(reason);
                 tracing::error!(
                     parent: &self.span,
-                    function = self.policy.name(),
                     attempt = self.ctx.number,
                     max_attempts = cap,
                     class = class.name(),

@@ -1,4 +1,4 @@
-//! 1. Classification drives what is retried.
+//! Behaviour 1: Classification drives what is retried.
 
 use std::io;
 
@@ -27,7 +27,11 @@ fn io_network_errors_are_retried_and_other_io_errors_are_not() {
         Err(io::Error::from(io::ErrorKind::NotFound))
     }
     assert_eq!(open(&missing).unwrap_err().kind(), io::ErrorKind::NotFound);
-    assert_eq!(missing.get(), 1, "an `Other` error is not retried unless named");
+    assert_eq!(
+        missing.get(),
+        1,
+        "an `Other` error is not retried unless named"
+    );
 }
 
 #[test]
@@ -53,5 +57,9 @@ fn timed_out_io_error_counts_as_timeout_with_its_own_cap() {
         Err(io::Error::from(io::ErrorKind::TimedOut))
     }
     assert!(read(&counter).is_err());
-    assert_eq!(counter.get(), 2, "Timeout is capped at 2 attempts by default");
+    assert_eq!(
+        counter.get(),
+        2,
+        "Timeout is capped at 2 attempts by default"
+    );
 }

@@ -1,7 +1,8 @@
-//! 6. The attempt context inside the body: number, cap, one idempotency key per call,
+//! Behaviour 6: The attempt context inside the body: number, cap, one idempotency key per call,
 //! remaining and elapsed time, sync and async, across `.await` and threads.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use retry_runtime::{attempt, retry, testing, Attempt};
 
@@ -23,10 +24,17 @@ fn sync_body_sees_its_attempt() {
     let numbers: Vec<_> = seen.iter().map(Attempt::number).collect();
     assert_eq!(numbers, [1, 2, 3]);
     assert!(seen.iter().all(|a| a.max_attempts() == 3));
-    assert!(seen.iter().all(|a| a.idempotency_key() == seen[0].idempotency_key()), "one key per call");
-    assert!(seen.iter().all(|a| a.remaining().is_none()), "no deadline, no remaining time");
+    assert!(
+        seen.iter()
+            .all(|a| a.idempotency_key() == seen[0].idempotency_key()),
+        "one key per call"
+    );
+    assert!(
+        seen.iter().all(|a| a.remaining().is_none()),
+        "no deadline, no remaining time"
+    );
     let elapsed: Vec<_> = seen.iter().map(Attempt::elapsed).collect();
-    assert_eq!(elapsed, [0 * S, S, 2 * S]);
+    assert_eq!(elapsed, [Duration::ZERO, S, 2 * S]);
 }
 
 #[test]
@@ -57,16 +65,26 @@ fn there_is_no_attempt_outside_a_retried_call() {
     let _clock = testing::record_sleeps();
     assert!(attempt().is_none());
     let _ = record(&Mutex::new(Vec::new()));
-    assert!(attempt().is_none(), "the context is removed when the call returns");
+    assert!(
+        attempt().is_none(),
+        "the context is removed when the call returns"
+    );
 }
 
 #[retry(max_attempts = 3, wait = fixed(1ms), jitter = none)]
-async fn across_awaits(counter: &Counter, seen: &Mutex<Vec<(u32, String, std::thread::ThreadId)>>) -> Result<(), ApiError> {
+async fn across_awaits(
+    counter: &Counter,
+    seen: &Mutex<Vec<(u32, String, std::thread::ThreadId)>>,
+) -> Result<(), ApiError> {
     let n = counter.next();
     for _ in 0..20 {
         tokio::task::yield_now().await;
         let now = attempt().expect("context survives .await");
-        seen.lock().unwrap().push((now.number(), now.idempotency_key().to_string(), std::thread::current().id()));
+        seen.lock().unwrap().push((
+            now.number(),
+            now.idempotency_key().to_string(),
+            std::thread::current().id(),
+        ));
         assert_eq!(now.number(), n);
     }
     if n < 3 {
@@ -88,7 +106,10 @@ async fn async_body_sees_its_attempt_across_awaits_on_a_multi_thread_runtime() {
     task.await.unwrap().unwrap();
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 60);
-    assert!(seen.iter().all(|(_, key, _)| *key == seen[0].1), "one key across all attempts and awaits");
+    assert!(
+        seen.iter().all(|(_, key, _)| *key == seen[0].1),
+        "one key across all attempts and awaits"
+    );
     assert_eq!(seen.last().unwrap().0, 3);
     assert!(attempt().is_none());
 }

@@ -1,4 +1,4 @@
-//! 5. The deadline bounds the whole call; `attempt_timeout` cuts one attempt.
+//! Behaviour 5: The deadline bounds the whole call; `attempt_timeout` cuts one attempt.
 
 use std::time::Duration;
 
@@ -63,7 +63,11 @@ async fn cut_attempts_count_as_timeouts_and_obey_the_timeout_cap() {
     let counter = Counter::new();
     let err = always_slow(&counter).await.unwrap_err();
     assert_eq!(err, ApiError::TimedOut(Elapsed::attempt_timeout(S)));
-    assert_eq!(counter.get(), 2, "Timeout keeps its default cap of 2 attempts");
+    assert_eq!(
+        counter.get(),
+        2,
+        "Timeout keeps its default cap of 2 attempts"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -79,8 +83,15 @@ async fn the_deadline_cuts_a_running_async_attempt() {
     let start = Instant::now();
     let counter = Counter::new();
     let err = hangs_after_first(&counter).await.unwrap_err();
-    assert_eq!(start.elapsed(), 2500 * MS, "answered exactly at the deadline, not later");
-    assert!(matches!(err, ApiError::TimedOut(e) if e.is_deadline()), "{err:?}");
+    assert_eq!(
+        start.elapsed(),
+        2500 * MS,
+        "answered exactly at the deadline, not later"
+    );
+    assert!(
+        matches!(err, ApiError::TimedOut(e) if e.is_deadline()),
+        "{err:?}"
+    );
     assert_eq!(counter.get(), 2);
 }
 
@@ -100,7 +111,9 @@ async fn async_sleeps_never_end_past_the_deadline() {
 fn remaining_time_is_visible_to_the_body() {
     #[retry(max_attempts = 3, wait = fixed(2s), jitter = none, deadline = 10s)]
     fn observe(seen: &std::sync::Mutex<Vec<Duration>>) -> Result<(), ApiError> {
-        seen.lock().unwrap().push(attempt().unwrap().remaining().unwrap());
+        seen.lock()
+            .unwrap()
+            .push(attempt().unwrap().remaining().unwrap());
         Err(ApiError::status(503))
     }
     let _clock = testing::record_sleeps();

@@ -1,4 +1,4 @@
-//! 3. Server hints win over backoff, are never shortened, and a hint too long gives up at once.
+//! Behaviour 3: Server hints win over backoff, are never shortened, and a hint too long gives up at once.
 
 use std::time::Duration;
 
@@ -23,7 +23,10 @@ fn a_hint_wins_over_backoff_and_is_never_shortened() {
     let sleeps = clock.sleeps();
     assert_eq!(sleeps.len(), 3);
     for sleep in sleeps {
-        assert!(sleep >= 3 * S, "never sooner than the server asked: {sleep:?}");
+        assert!(
+            sleep >= 3 * S,
+            "never sooner than the server asked: {sleep:?}"
+        );
         assert!(sleep <= 3300 * MS, "at most a tenth later: {sleep:?}");
     }
 }
@@ -44,7 +47,11 @@ fn a_hint_over_max_retry_after_gives_up_at_once() {
     let clock = testing::record_sleeps();
     let counter = Counter::new();
     let err = rate_limited(&counter, 121 * S).unwrap_err();
-    assert_eq!(err, ApiError::hinted(429, 121 * S), "the caller gets the error itself");
+    assert_eq!(
+        err,
+        ApiError::hinted(429, 121 * S),
+        "the caller gets the error itself"
+    );
     assert_eq!(counter.get(), 1);
     assert!(clock.sleeps().is_empty());
 }
@@ -83,7 +90,11 @@ fn header_values_feed_the_hint() {
     #[retry(max_attempts = 2)]
     fn from_header(header: &str) -> Result<(), ApiError> {
         let retry_after = hint::parse_retry_after(header);
-        Err(ApiError::Status { status: 429, retry_after, request_id: None })
+        Err(ApiError::Status {
+            status: 429,
+            retry_after,
+            request_id: None,
+        })
     }
     let clock = testing::record_sleeps();
     assert!(from_header("7").is_err());

@@ -1,4 +1,4 @@
-//! 7. Nested retried calls: the inner one inherits the outer deadline, and what it retried to
+//! Behaviour 7: Nested retried calls: the inner one inherits the outer deadline, and what it retried to
 //! exhaustion is not retried again by the outer one.
 
 use std::time::Duration;
@@ -24,7 +24,11 @@ fn retries_do_not_multiply() {
     let clock = testing::record_sleeps();
     let counter = Counter::new();
     assert_eq!(outer(&counter).unwrap_err(), ApiError::status(503));
-    assert_eq!(counter.get(), 3, "3 outer × 3 inner attempts make 3 calls, not 9");
+    assert_eq!(
+        counter.get(),
+        3,
+        "3 outer × 3 inner attempts make 3 calls, not 9"
+    );
     assert_eq!(clock.sleeps(), [S, S], "only the inner call waited");
 }
 
@@ -41,28 +45,49 @@ fn an_error_the_inner_call_did_not_retry_is_retried_by_the_outer_one() {
     }
     let counter = Counter::new();
     assert!(wrapper(&counter).is_err());
-    assert_eq!(counter.get(), 3, "the inner call made one attempt: nothing was multiplied");
+    assert_eq!(
+        counter.get(),
+        3,
+        "the inner call made one attempt: nothing was multiplied"
+    );
 }
 
 #[test]
 fn the_inner_call_inherits_the_outer_deadline() {
     #[retry(max_attempts = 10, wait = fixed(3s), jitter = none)]
-    fn patient(counter: &Counter, remaining: &std::sync::Mutex<Vec<Option<Duration>>>) -> Result<(), ApiError> {
+    fn patient(
+        counter: &Counter,
+        remaining: &std::sync::Mutex<Vec<Option<Duration>>>,
+    ) -> Result<(), ApiError> {
         counter.next();
-        remaining.lock().unwrap().push(attempt().unwrap().remaining());
+        remaining
+            .lock()
+            .unwrap()
+            .push(attempt().unwrap().remaining());
         Err(ApiError::status(503))
     }
     #[retry(max_attempts = 2, deadline = 10s)]
-    fn hurried(counter: &Counter, remaining: &std::sync::Mutex<Vec<Option<Duration>>>) -> Result<(), ApiError> {
+    fn hurried(
+        counter: &Counter,
+        remaining: &std::sync::Mutex<Vec<Option<Duration>>>,
+    ) -> Result<(), ApiError> {
         patient(counter, remaining)
     }
     let clock = testing::record_sleeps();
     let counter = Counter::new();
     let remaining = std::sync::Mutex::new(Vec::new());
     assert!(hurried(&counter, &remaining).is_err());
-    assert_eq!(counter.get(), 4, "the inner call stops at the outer deadline: attempts at 0, 3, 6, 9 s");
+    assert_eq!(
+        counter.get(),
+        4,
+        "the inner call stops at the outer deadline: attempts at 0, 3, 6, 9 s"
+    );
     assert_eq!(clock.total(), 9 * S);
-    assert_eq!(remaining.lock().unwrap()[0], Some(10 * S), "the inner call sees the outer deadline");
+    assert_eq!(
+        remaining.lock().unwrap()[0],
+        Some(10 * S),
+        "the inner call sees the outer deadline"
+    );
 }
 
 #[tokio::test(start_paused = true)]

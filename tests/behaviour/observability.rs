@@ -1,4 +1,4 @@
-//! 8. Every attempt is visible (a span per call, an event per failed attempt) and counted.
+//! Behaviour 8: Every attempt is visible (a span per call, an event per failed attempt) and counted.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -40,7 +40,10 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Recorder {
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
         let mut fields = Fields::default();
         attrs.record(&mut fields);
-        ctx.span(id).unwrap().extensions_mut().insert(SpanFields(fields.0));
+        ctx.span(id)
+            .unwrap()
+            .extensions_mut()
+            .insert(SpanFields(fields.0));
     }
     fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
         let mut fields = Fields::default();
@@ -58,7 +61,11 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Recorder {
             .event_span(event)
             .and_then(|s| s.extensions().get::<SpanFields>().map(|f| f.0.clone()))
             .unwrap_or_default();
-        self.0.lock().unwrap().push(Seen { level: *event.metadata().level(), fields: fields.0, span });
+        self.0.lock().unwrap().push(Seen {
+            level: *event.metadata().level(),
+            fields: fields.0,
+            span,
+        });
     }
 }
 
@@ -88,7 +95,10 @@ fn each_failed_attempt_is_a_warning_and_success_after_retry_is_info() {
     assert_eq!(levels, [Level::WARN, Level::WARN, Level::INFO], "{seen:#?}");
 
     let first = &seen[0].fields;
-    assert!(first["function"].ends_with("::flaky_completion"), "{first:?}");
+    assert!(
+        first["function"].ends_with("::flaky_completion"),
+        "{first:?}"
+    );
     assert_eq!(first["attempt"], "1");
     assert_eq!(first["max_attempts"], "3");
     assert_eq!(first["class"], "Overloaded");
@@ -106,7 +116,10 @@ fn each_failed_attempt_is_a_warning_and_success_after_retry_is_info() {
     for event in &seen {
         assert!(event.span["function"].ends_with("::flaky_completion"));
         assert_eq!(event.span["idempotency_key"].len(), 36, "{:?}", event.span);
-        assert_eq!(event.span["idempotency_key"], seen[0].span["idempotency_key"]);
+        assert_eq!(
+            event.span["idempotency_key"],
+            seen[0].span["idempotency_key"]
+        );
     }
 }
 
@@ -154,9 +167,10 @@ fn statistics_per_function_are_readable_from_code() {
     assert!(counted(&Counter::new(), 5, 503).is_err()); // exhausted after 3
     assert!(counted(&Counter::new(), 5, 401).is_err()); // not retryable, 1 attempt
 
-    let stats = statistics_for("observability::statistics_per_function_are_readable_from_code::counted")
-        .or_else(|| statistics_for("counted"))
-        .expect("registered on first call");
+    let stats =
+        statistics_for("observability::statistics_per_function_are_readable_from_code::counted")
+            .or_else(|| statistics_for("counted"))
+            .expect("registered on first call");
     assert_eq!(stats.calls, 5);
     assert_eq!(stats.attempts, 2 + 3 + 3 + 1);
     assert_eq!(stats.first_try_successes, 2);

@@ -1,4 +1,4 @@
-//! 4. A strategy per kind of error, with per-class caps.
+//! Behaviour 4: A strategy per kind of error, with per-class caps.
 
 use retry_runtime::{retry, testing};
 
@@ -15,7 +15,10 @@ fn client_and_auth_errors_are_never_retried() {
     let _clock = testing::record_sleeps();
     for status in [400, 401, 403, 404, 422] {
         let counter = Counter::new();
-        assert_eq!(fails_with(&counter, status).unwrap_err(), ApiError::status(status));
+        assert_eq!(
+            fails_with(&counter, status).unwrap_err(),
+            ApiError::status(status)
+        );
         assert_eq!(counter.get(), 1, "status {status} was retried");
     }
 }
@@ -27,7 +30,11 @@ fn transient_errors_back_off_until_max_attempts() {
         let counter = Counter::new();
         assert!(fails_with(&counter, status).is_err());
         assert_eq!(counter.get(), 3, "status {status}");
-        assert_eq!(clock.sleeps(), [100 * MS, 100 * MS], "status {status} backs off");
+        assert_eq!(
+            clock.sleeps(),
+            [100 * MS, 100 * MS],
+            "status {status} backs off"
+        );
     }
 }
 

@@ -16,15 +16,27 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn status(status: u16) -> Self {
-        ApiError::Status { status, retry_after: None, request_id: None }
+        ApiError::Status {
+            status,
+            retry_after: None,
+            request_id: None,
+        }
     }
 
     pub fn hinted(status: u16, retry_after: Duration) -> Self {
-        ApiError::Status { status, retry_after: Some(retry_after), request_id: None }
+        ApiError::Status {
+            status,
+            retry_after: Some(retry_after),
+            request_id: None,
+        }
     }
 
     pub fn with_request_id(status: u16, id: &str) -> Self {
-        ApiError::Status { status, retry_after: None, request_id: Some(id.to_owned()) }
+        ApiError::Status {
+            status,
+            retry_after: None,
+            request_id: Some(id.to_owned()),
+        }
     }
 }
 

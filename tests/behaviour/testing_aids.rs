@@ -1,4 +1,4 @@
-//! 9. Testing aids: recorded sleeps, a manual clock that drives deadlines, reproducible jitter,
+//! Behaviour 9: Testing aids: recorded sleeps, a manual clock that drives deadlines, reproducible jitter,
 //! and tokio's paused clock for async code.
 
 use retry_runtime::{retry, testing, RetryPolicy};
@@ -14,7 +14,10 @@ fn recorded_sleeps_run_instantly_and_can_be_asserted() {
     let clock = testing::record_sleeps();
     let wall = std::time::Instant::now();
     assert!(slow_backoff().is_err());
-    assert!(wall.elapsed() < std::time::Duration::from_secs(1), "90 s of backoff ran instantly");
+    assert!(
+        wall.elapsed() < std::time::Duration::from_secs(1),
+        "90 s of backoff ran instantly"
+    );
     assert_eq!(clock.sleeps(), [30 * S, 30 * S, 30 * S]);
     assert_eq!(clock.total(), 90 * S);
 }
@@ -25,10 +28,15 @@ fn recorders_nest_and_restore() {
     let outer = testing::record_sleeps();
     {
         let inner = testing::record_sleeps();
-        let _ = RetryPolicy::new().max_attempts(2).call(|| Err::<(), _>(ApiError::status(503)));
+        let _ = RetryPolicy::new()
+            .max_attempts(2)
+            .call(|| Err::<(), _>(ApiError::status(503)));
         assert_eq!(inner.sleeps().len(), 1);
     }
-    assert!(outer.sleeps().is_empty(), "the inner recorder took the sleeps");
+    assert!(
+        outer.sleeps().is_empty(),
+        "the inner recorder took the sleeps"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -57,6 +65,10 @@ fn a_policy_seed_reproduces_the_waits_of_its_calls() {
     let (first, second) = (run(&SEEDED), run(&SEEDED));
     assert_eq!(first.len(), 5);
     assert_ne!(first, second, "each call of the policy draws its own waits");
-    assert_eq!(run(&SAME_SEED), first, "the same seed gives the same waits, call for call");
+    assert_eq!(
+        run(&SAME_SEED),
+        first,
+        "the same seed gives the same waits, call for call"
+    );
     assert_eq!(run(&SAME_SEED), second);
 }

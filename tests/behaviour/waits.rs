@@ -1,4 +1,4 @@
-//! 2. Wait schedules and jitter, observed through the recorded sleeps.
+//! Behaviour 2: Wait schedules and jitter, observed through the recorded sleeps.
 
 use std::time::Duration;
 
@@ -45,7 +45,10 @@ fn defaults() -> Result<(), ApiError> {
 fn exponential_doubles_from_min_and_caps_at_max() {
     let clock = testing::record_sleeps();
     assert!(exponential_no_jitter().is_err());
-    assert_eq!(clock.sleeps(), [100 * MS, 200 * MS, 400 * MS, 800 * MS, 1000 * MS]);
+    assert_eq!(
+        clock.sleeps(),
+        [100 * MS, 200 * MS, 400 * MS, 800 * MS, 1000 * MS]
+    );
 }
 
 #[test]
@@ -72,7 +75,10 @@ fn full_jitter_stays_within_zero_and_the_base() {
         let base = (100 * MS * 2u32.pow(i.min(10) as u32)).min(S);
         assert!(*sleep <= base, "retry {}: {sleep:?} over {base:?}", i + 1);
     }
-    assert!(sleeps.iter().any(|s| *s < 500 * MS), "full jitter spreads below half: {sleeps:?}");
+    assert!(
+        sleeps.iter().any(|s| *s < 500 * MS),
+        "full jitter spreads below half: {sleeps:?}"
+    );
 }
 
 #[test]
@@ -81,7 +87,11 @@ fn equal_jitter_keeps_at_least_half_the_base() {
     assert!(exponential_equal().is_err());
     for (i, sleep) in clock.sleeps().iter().enumerate() {
         let base = (100 * MS * 2u32.pow(i.min(10) as u32)).min(S);
-        assert!(*sleep >= base / 2 && *sleep <= base, "retry {}: {sleep:?} vs {base:?}", i + 1);
+        assert!(
+            *sleep >= base / 2 && *sleep <= base,
+            "retry {}: {sleep:?} vs {base:?}",
+            i + 1
+        );
     }
 }
 
@@ -91,7 +101,10 @@ fn decorrelated_grows_from_min_within_three_times_the_previous() {
     assert!(decorrelated().is_err());
     let mut previous = 100 * MS;
     for sleep in clock.sleeps() {
-        assert!(sleep >= 100 * MS && sleep <= (previous * 3).min(2 * S), "{sleep:?} after {previous:?}");
+        assert!(
+            sleep >= 100 * MS && sleep <= (previous * 3).min(2 * S),
+            "{sleep:?} after {previous:?}"
+        );
         previous = sleep;
     }
 }
@@ -117,7 +130,11 @@ fn a_seed_makes_the_jitter_reproducible() {
     assert_eq!(run(7), run(7));
     assert_ne!(run(7), run(8));
     let two_calls = run(7);
-    assert_ne!(two_calls[..29], two_calls[29..], "consecutive calls draw different waits");
+    assert_ne!(
+        two_calls[..29],
+        two_calls[29..],
+        "consecutive calls draw different waits"
+    );
 }
 
 #[test]
@@ -128,6 +145,26 @@ fn zero_waits_do_not_sleep() {
     }
     let clock = testing::record_sleeps();
     assert!(instant().is_err());
-    assert!(clock.sleeps().is_empty(), "a zero wait is not even recorded: {:?}", clock.sleeps());
+    assert!(
+        clock.sleeps().is_empty(),
+        "a zero wait is not even recorded: {:?}",
+        clock.sleeps()
+    );
     let _unused: Duration = clock.total();
+}
+
+#[tokio::test(start_paused = true)]
+async fn zero_async_waits_do_not_touch_the_timer() {
+    #[retry(max_attempts = 5, wait = fixed(0))]
+    async fn instant(counter: &crate::support::Counter) -> Result<(), ApiError> {
+        counter.next();
+        Err(ApiError::status(503))
+    }
+    let start = tokio::time::Instant::now();
+    let counter = crate::support::Counter::new();
+    assert!(instant(&counter).await.is_err());
+    assert_eq!(counter.get(), 5);
+    // tokio rounds every timer up to the next millisecond: four retries through the timer would
+    // have moved the paused clock by at least 4 ms.
+    assert_eq!(start.elapsed(), Duration::ZERO);
 }

@@ -1,0 +1,250 @@
+// The function itself: the policy, the type checks, and the loop that runs
+// one attempt per turn and asks the runtime what to do with its outcome.
+//
+// Input:
+//     #[retry(max_attempts = 5)]
+//     async fn fetch(client: &Client, id: Id) -> Result<T, E> { body }
+//
+// Output (paths abridged: `Call` is `::retry_runtime::__private::Call`, ...):
+//     #[allow(clippy::needless_pass_by_value)]   // when an argument is cloned
+//     async fn fetch(client: &Client, id: Id) -> Result<T, E> {
+//         static __RETRY_POLICY: RetryPolicy = ..;              // see `policy.rs`
+//         check_return::<Result<T, E>>();
+//         check_timeout_capable::<Result<T, E>>();              // with `attempt_timeout`/`deadline`
+//         let mut __retry_call = Call::new(&__RETRY_POLICY);
+//         loop {
+//             let __retry_clone1 = Clone::clone(&id);           // see `params.rs`
+//             let __retry_outcome = Call::run_async(&mut __retry_call, async {
+//                 #[allow(unreachable_code, ..)]
+//                 if false {
+//                     let __retry_fake_return: Result<T, E> = loop {};
+//                     return __retry_fake_return;
+//                 }
+//                 let id = __retry_clone1;
+//                 { body }
+//             }).await;                                         // `run_async_timed` when timed
+//             match Call::decide(&mut __retry_call, __retry_outcome) {
+//                 Step::Return(__retry_r) => return __retry_r,
+//                 Step::Wait(__retry_d) => Call::sleep_async(&mut __retry_call, __retry_d).await,
+//             }
+//         }
+//     }
+//
+// A sync fn runs the attempt as `__retry_call.run(|| { .. })` and sleeps with
+// `sleep(d)`. Running the body inside a closure (or async block) is what makes
+// a `?` or `return` in it end the attempt, not the call; the fake return edge
+// gives the closure the declared return type, so that `?` converts errors
+// into it and a mismatch is blamed on the signature (tracing's
+// `#[instrument]` does the same).
+
+use super::params::{self, Rebinds};
+use super::policy::{policy_ident, policy_static};
+use super::self_rename::rename_self;
+use super::Runtime;
+use crate::args::RetryArgs;
+use crate::item::{self, Body, RetryFn};
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{ReturnType, Type};
+
+pub(super) fn expand(args: &RetryArgs, func: RetryFn, rt: &Runtime) -> TokenStream {
+    let RetryFn {
+        attrs,
+        vis,
+        mut sig,
+        mut body,
+    } = func;
+    let Rebinds {
+        before,
+        inside,
+        rename_self: must_rename,
+        owned,
+    } = params::rewrite(&mut sig, rt);
+    if must_rename {
+        rename_self(&mut body);
+    }
+    let body = match &body {
+        Body::Parsed(block) => block.to_token_stream(),
+        Body::Verbatim(tokens) => tokens.clone(),
+    };
+    let ret: &Type = match &sig.output {
+        ReturnType::Type(_, ty) => ty,
+        // Rejected by validation; emit the function as it was.
+        ReturnType::Default => return quote!(#(#attrs)* #vis #sig #body),
+    };
+    let is_async = sig.asyncness.is_some();
+    let timeout_key = if is_async { args.timeout_key() } else { None };
+    let policy = policy_static(args, &sig.ident, rt);
+    let calls = CallUses::new(rt, ret, timeout_key);
+
+    let fake_return = calls.nameable.then(|| {
+        quote_spanned! {ret.span()=>
+            #[allow(
+                unknown_lints,
+                unreachable_code,
+                clippy::diverging_sub_expression,
+                clippy::empty_loop,
+                clippy::let_unit_value,
+                clippy::let_with_type_underscore,
+                clippy::needless_return,
+                clippy::unreachable
+            )]
+            if false {
+                let __retry_fake_return: #ret = loop {};
+                return __retry_fake_return;
+            }
+        }
+    });
+    let attempt = if is_async {
+        quote_spanned!(body.span()=> async { #fake_return #inside #body })
+    } else {
+        quote_spanned!(body.span()=> || { #fake_return #inside #body })
+    };
+
+    let p = rt.private();
+    let call = call_ident();
+    let outcome = Ident::new("__retry_outcome", Span::mixed_site());
+    let r = Ident::new("__retry_r", Span::mixed_site());
+    let d = Ident::new("__retry_d", Span::mixed_site());
+    let CallUses {
+        check_return,
+        check_timeout,
+        new,
+        ..
+    } = &calls;
+    let run = calls.run(is_async, &attempt);
+    let decide = calls.decide(&outcome);
+    let sleep = calls.sleep(is_async, &d);
+    // The body only borrows arguments taken by value (to clone them per
+    // attempt), which that lint would blame on the user.
+    let allow = owned.then(|| quote!(#[allow(clippy::needless_pass_by_value)]));
+    quote! {
+        #(#attrs)*
+        #allow
+        #vis #sig {
+            #policy
+            #check_return
+            #check_timeout
+            let mut #call = #new;
+            loop {
+                #before
+                let #outcome = #run;
+                match #decide {
+                    #p::Step::Return(#r) => return #r,
+                    #p::Step::Wait(#d) => #sleep,
+                }
+            }
+        }
+    }
+}
+
+fn call_ident() -> Ident {
+    Ident::new("__retry_call", Span::mixed_site())
+}
+
+// Every generated use of `Call` carries the bounds `R: RetryResult` and
+// `R::Err: Classify` (and, timed, `R::Err: TimeoutInto`). All of them are
+// spanned at one user token, the return type (the timed ones at the
+// `attempt_timeout`/`deadline` key), so that a failed bound is one error:
+// rustc reports a predicate once per span. `Call`'s methods are called by
+// path, with its `R` left to inference until the attempt fixes it: a method
+// call on a `Call<R>` whose `R` is known and fails the bound would instead be
+// E0599 ("method exists but its trait bounds were not satisfied"), once per
+// method.
+struct CallUses {
+    // Whether the return type can be written in a turbofish (no `impl Trait`).
+    nameable: bool,
+    at_ret: Use,
+    at_key: Option<Use>,
+    check_return: Option<TokenStream>,
+    check_timeout: Option<TokenStream>,
+    new: TokenStream,
+}
+
+impl CallUses {
+    fn new(rt: &Runtime, ret: &Type, timeout_key: Option<&Ident>) -> Self {
+        let nameable = !item::mentions_impl(ret.to_token_stream());
+        let at_ret = Use::new(rt, ret.span());
+        let at_key = timeout_key.map(|key| Use::new(rt, key.span()));
+        let check_return = nameable.then(|| at_ret.check("check_return", ret));
+        let check_timeout = at_key
+            .as_ref()
+            .filter(|_| nameable)
+            .map(|at_key| at_key.check("check_timeout_capable", ret));
+        let (span, p) = (at_ret.span, &at_ret.private);
+        let policy = policy_ident();
+        let new = quote_spanned!(span=> #p::Call::new(&#policy));
+        CallUses {
+            nameable,
+            at_ret,
+            at_key,
+            check_return,
+            check_timeout,
+            new,
+        }
+    }
+
+    fn run(&self, is_async: bool, attempt: &TokenStream) -> TokenStream {
+        let (at, method, awaited) = match (is_async, &self.at_key) {
+            (false, _) => (&self.at_ret, "run", None),
+            (true, None) => (&self.at_ret, "run_async", Some(quote!(.await))),
+            (true, Some(at_key)) => (at_key, "run_async_timed", Some(quote!(.await))),
+        };
+        at.method(method, attempt, awaited)
+    }
+
+    fn decide(&self, outcome: &Ident) -> TokenStream {
+        self.at_ret.method("decide", outcome, None)
+    }
+
+    fn sleep(&self, is_async: bool, wait: &Ident) -> TokenStream {
+        if is_async {
+            self.at_ret
+                .method("sleep_async", wait, Some(quote!(.await)))
+        } else {
+            self.at_ret.method("sleep", wait, None)
+        }
+    }
+}
+
+// The runtime path and generated locals, placed at one user token.
+struct Use {
+    private: TokenStream,
+    span: Span,
+}
+
+impl Use {
+    fn new(rt: &Runtime, user: Span) -> Self {
+        let span = Span::mixed_site().located_at(user);
+        Use {
+            private: rt.private_at(span),
+            span,
+        }
+    }
+
+    // `check::<R>()`, with `R` at the user token too: rustc reports the
+    // bound at the turbofish argument. `R` resolves as before, since at
+    // mixed-site only locals, labels and `$crate` are hygienic (and `respan`
+    // keeps `$crate`).
+    fn check(&self, check: &str, ret: &Type) -> TokenStream {
+        let (span, p) = (self.span, &self.private);
+        let check = Ident::new(check, span);
+        let ret = super::respan(ret.to_token_stream(), span);
+        quote_spanned!(span=> #p::#check::<#ret>();)
+    }
+
+    // `Call::method(&mut __retry_call, arg)`, optionally awaited.
+    fn method(
+        &self,
+        method: &str,
+        arg: &dyn ToTokens,
+        awaited: Option<TokenStream>,
+    ) -> TokenStream {
+        let (span, p) = (self.span, &self.private);
+        let method = Ident::new(method, span);
+        let call = Ident::new(&call_ident().to_string(), span);
+        let awaited = awaited.map(|a| super::respan(a, span));
+        quote_spanned!(span=> #p::Call::#method(&mut #call, #arg) #awaited)
+    }
+}
