@@ -1,0 +1,217 @@
+//! What `#[retry]` costs when it is not needed, and what one retry decision costs.
+//!
+//! ```text
+//! cargo bench --bench overhead
+//! ```
+//!
+//! - `first_try_sync`: a first-try success through `#[retry]` vs the same function without it.
+//! - `first_try_async`: the same for async functions, awaited on a current-thread tokio runtime
+//!   (the loop of calls runs inside one `block_on`, so only the awaited call is measured).
+//! - `first_try_threads`: the sync call from one thread and from two threads at once (each thread
+//!   makes `iters` calls; the time is the slower thread's). The first-try path writes only a
+//!   per-thread counter shard, so two threads should cost what one does.
+//! - `retry_decision`: a body that fails once and then succeeds, with a zero wait: the cost of
+//!   one failure being classified, judged and counted (no sleep), against a first-try success of
+//!   the same policy. No `tracing` subscriber is installed, so the per-failure event is not
+//!   formatted.
+//!
+//! The first-try policies have no `deadline`: a deadline reads the clock at every call.
+
+use std::cell::Cell;
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use retry_runtime::{retry, Classify, ErrorClass, Jitter, RetryPolicy, Wait};
+
+/// A transient error: retried by default.
+#[derive(Debug)]
+struct Unavailable;
+
+impl Classify for Unavailable {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Overloaded
+    }
+}
+
+// ===== the functions measured: the same body with and without `#[retry]` =====
+
+#[inline(never)]
+#[allow(clippy::unnecessary_wraps)] // the same signature as the retried one
+fn direct_sync(x: u64) -> Result<u64, Unavailable> {
+    Ok(x.wrapping_mul(31).wrapping_add(7))
+}
+
+#[retry(max_attempts = 3, wait = exponential(100ms, 2s))]
+#[inline(never)]
+fn retried_sync(x: u64) -> Result<u64, Unavailable> {
+    Ok(x.wrapping_mul(31).wrapping_add(7))
+}
+
+#[inline(never)]
+#[allow(clippy::unused_async)] // the same signature as the retried one
+async fn direct_async(x: u64) -> Result<u64, Unavailable> {
+    Ok(x.wrapping_mul(31).wrapping_add(7))
+}
+
+#[retry(max_attempts = 3, wait = exponential(100ms, 2s))]
+#[inline(never)]
+async fn retried_async(x: u64) -> Result<u64, Unavailable> {
+    Ok(x.wrapping_mul(31).wrapping_add(7))
+}
+
+/// Fails while `failures` is above zero, counting it down.
+#[retry(max_attempts = 3, wait = fixed(0), jitter = none)]
+#[inline(never)]
+fn retried_flaky(failures: &Cell<u32>, x: u64) -> Result<u64, Unavailable> {
+    flaky_body(failures, x)
+}
+
+#[inline]
+fn flaky_body(failures: &Cell<u32>, x: u64) -> Result<u64, Unavailable> {
+    match failures.get() {
+        0 => Ok(x.wrapping_mul(31).wrapping_add(7)),
+        n => {
+            failures.set(n - 1);
+            Err(Unavailable)
+        }
+    }
+}
+
+/// The policy of the retry-decision benches: no sleep, no jitter, no deadline.
+static ZERO_WAIT: RetryPolicy = RetryPolicy::new()
+    .named("overhead::zero_wait")
+    .max_attempts(3)
+    .wait(Wait::fixed(Duration::ZERO))
+    .jitter(Jitter::None);
+
+// ===== the benches =====
+
+fn short(group: &mut BenchmarkGroup<'_, WallTime>) {
+    group
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500))
+        .sample_size(50);
+}
+
+fn first_try_sync(c: &mut Criterion) {
+    let mut group = c.benchmark_group("first_try_sync");
+    short(&mut group);
+    group.bench_function("direct", |b| b.iter(|| direct_sync(black_box(42))));
+    group.bench_function("retry", |b| b.iter(|| retried_sync(black_box(42))));
+    group.finish();
+}
+
+fn first_try_async(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("first_try_async");
+    short(&mut group);
+    group.bench_function("direct", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let _ = black_box(direct_async(black_box(42)).await);
+                }
+                start.elapsed()
+            })
+        });
+    });
+    group.bench_function("retry", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let _ = black_box(retried_async(black_box(42)).await);
+                }
+                start.elapsed()
+            })
+        });
+    });
+    group.finish();
+}
+
+/// Runs `iters` calls of `f` on each of `threads` threads started together; the time of the
+/// slowest thread (thread start-up excluded).
+fn on_threads(threads: usize, iters: u64, f: fn(u64) -> Result<u64, Unavailable>) -> Duration {
+    let barrier = Barrier::new(threads);
+    thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    let start = Instant::now();
+                    for i in 0..iters {
+                        let _ = black_box(f(black_box(i)));
+                    }
+                    start.elapsed()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .max()
+            .unwrap_or_default()
+    })
+}
+
+fn first_try_threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("first_try_threads");
+    short(&mut group);
+    for threads in [1, 2] {
+        group.bench_function(format!("direct/{threads}"), |b| {
+            b.iter_custom(|iters| on_threads(threads, iters, direct_sync));
+        });
+        group.bench_function(format!("retry/{threads}"), |b| {
+            b.iter_custom(|iters| on_threads(threads, iters, retried_sync));
+        });
+    }
+    group.finish();
+}
+
+fn retry_decision(c: &mut Criterion) {
+    let mut group = c.benchmark_group("retry_decision");
+    short(&mut group);
+    let failures = Cell::new(0);
+    group.bench_function("policy_call/first_try", |b| {
+        b.iter(|| {
+            failures.set(0);
+            ZERO_WAIT.call(|| flaky_body(&failures, black_box(42)))
+        });
+    });
+    group.bench_function("policy_call/fail_once", |b| {
+        b.iter(|| {
+            failures.set(1);
+            ZERO_WAIT.call(|| flaky_body(&failures, black_box(42)))
+        });
+    });
+    group.bench_function("retry_fn/first_try", |b| {
+        b.iter(|| {
+            failures.set(0);
+            retried_flaky(&failures, black_box(42))
+        });
+    });
+    group.bench_function("retry_fn/fail_once", |b| {
+        b.iter(|| {
+            failures.set(1);
+            retried_flaky(&failures, black_box(42))
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    first_try_sync,
+    first_try_async,
+    first_try_threads,
+    retry_decision
+);
+criterion_main!(benches);
