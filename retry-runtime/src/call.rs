@@ -5,6 +5,7 @@
 use core::fmt;
 use std::future::{poll_fn, Future};
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::pin::pin;
 use std::time::{Duration, Instant};
 
@@ -83,8 +84,11 @@ struct Retrying {
 pub struct Call<'p, R> {
     policy: &'p RetryPolicy,
     ctx: AttemptCtx,
-    span: tracing::Span,
-    retrying: Option<Retrying>,
+    /// Dropped by hand, and only when enabled: a disabled span holds nothing to release, and its
+    /// out-of-line drop would otherwise cost every first try.
+    span: ManuallyDrop<tracing::Span>,
+    /// Boxed: made only at a first failure, and kept out of the future of every first try.
+    retrying: Option<Box<Retrying>>,
     attempt_started: Option<Instant>,
     /// How long the first attempt took, kept until the first failure makes `retrying`.
     first_duration: Option<Duration>,
@@ -132,11 +136,11 @@ where
         Call {
             policy,
             ctx: AttemptCtx::new(policy.max_attempts_value(), deadline, started),
-            span: tracing::info_span!(
+            span: ManuallyDrop::new(tracing::info_span!(
                 "retry",
                 function = policy.name(),
                 idempotency_key = field::Empty
-            ),
+            )),
             retrying: None,
             attempt_started: None,
             first_duration: None,
@@ -151,7 +155,7 @@ where
         self.begin_attempt();
         let outcome = {
             let _context = context::enter(&self.ctx);
-            let _span = self.span.enter();
+            let _span = entered(&self.span);
             attempt()
         };
         self.end_attempt();
@@ -168,7 +172,7 @@ where
         let span = &self.span;
         let outcome = poll_fn(move |cx| {
             let _context = context::enter(ctx);
-            let _span = span.enter();
+            let _span = entered(span);
             attempt.as_mut().poll(cx)
         })
         .await;
@@ -284,7 +288,7 @@ where
         let Some(error) = outcome.error() else {
             counters.success_after_retry();
             tracing::info!(
-                parent: &self.span,
+                parent: &*self.span,
                 attempts = self.ctx.number,
                 "succeeded after retry"
             );
@@ -333,7 +337,7 @@ where
         match verdict {
             Verdict::Retry { wait, reason, cap } => {
                 tracing::warn!(
-                    parent: &self.span,
+                    parent: &*self.span,
                     attempt = self.ctx.number,
                     max_attempts = cap,
                     class = class.name(),
@@ -350,7 +354,7 @@ where
             Verdict::GiveUp { reason, cap } => {
                 counters.gave_up(reason);
                 tracing::error!(
-                    parent: &self.span,
+                    parent: &*self.span,
                     attempt = self.ctx.number,
                     max_attempts = cap,
                     class = class.name(),
@@ -381,10 +385,10 @@ where
         if let Some(first) = self.first_duration.take() {
             durations.push(first);
         }
-        self.retrying = Some(Retrying {
+        self.retrying = Some(Box::new(Retrying {
             backoff: Backoff::new(self.policy.wait_value(), self.policy.jitter_value(), rng),
             durations,
-        });
+        }));
         self.ctx.started_or(clock::now());
         if !self.span.is_disabled() {
             self.span
@@ -399,6 +403,27 @@ where
         if retried && reason != GiveUpReason::NotRetryable {
             context::with_current(|outer| outer.inner_gave_up.set(true));
         }
+    }
+}
+
+impl<R> Drop for Call<'_, R> {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.span.is_disabled() {
+            // SAFETY: dropped once, here, and never used again.
+            unsafe { ManuallyDrop::drop(&mut self.span) };
+        }
+    }
+}
+
+/// Enters `span` if it is enabled: entering a disabled one does nothing, through calls that
+/// every first try would pay for.
+#[inline]
+fn entered(span: &tracing::Span) -> Option<tracing::span::Entered<'_>> {
+    if span.is_disabled() {
+        None
+    } else {
+        Some(span.enter())
     }
 }
 

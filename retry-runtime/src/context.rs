@@ -81,6 +81,7 @@ thread_local! {
 }
 
 /// Publishes `ctx` as the current attempt until the guard drops (also on unwind).
+#[inline]
 pub(crate) fn enter(ctx: &AttemptCtx) -> Entered<'_> {
     let previous = CURRENT.with(|current| current.replace(ctx));
     Entered {
@@ -95,12 +96,14 @@ pub(crate) struct Entered<'a> {
 }
 
 impl Drop for Entered<'_> {
+    #[inline]
     fn drop(&mut self) {
         CURRENT.with(|current| current.set(self.previous));
     }
 }
 
 /// Runs `f` on the context of the attempt this thread is running, if any.
+#[inline]
 pub(crate) fn with_current<T>(f: impl FnOnce(&AttemptCtx) -> T) -> Option<T> {
     let current = CURRENT.with(Cell::get);
     // SAFETY: `CURRENT` is non-null only between `enter` and the drop of its guard, which

@@ -96,8 +96,8 @@ fn each_failed_attempt_is_a_warning_and_success_after_retry_is_info() {
 
     let first = &seen[0].fields;
     assert!(
-        first["function"].ends_with("::flaky_completion"),
-        "{first:?}"
+        !first.contains_key("function"),
+        "the span names the function: {first:?}"
     );
     assert_eq!(first["attempt"], "1");
     assert_eq!(first["max_attempts"], "3");
