@@ -115,32 +115,21 @@ where
     R::Err: Classify,
 {
     /// Starts a call of any policy.
-    #[inline]
+    #[inline(always)]
     pub fn borrowed(policy: &'p RetryPolicy) -> Self {
         let inherited = context::with_current(|outer| outer.deadline).flatten();
         let (deadline, started) = match (policy.deadline_value(), inherited) {
             (None, None) => (None, None),
-            (own, inherited) => {
-                let now = clock::now();
-                let own = own.map(|d| {
-                    now.checked_add(d)
-                        .unwrap_or(now + Duration::from_secs(1 << 40))
-                });
-                let deadline = match (own, inherited) {
-                    (Some(own), Some(inherited)) => Some(own.min(inherited)),
-                    (own, inherited) => own.or(inherited),
-                };
-                (deadline, Some(now))
-            }
+            (own, inherited) => deadline_from(own, inherited),
         };
         Call {
             policy,
             ctx: AttemptCtx::new(policy.max_attempts_value(), deadline, started),
-            span: ManuallyDrop::new(tracing::info_span!(
-                "retry",
-                function = policy.name(),
-                idempotency_key = field::Empty
-            )),
+            span: ManuallyDrop::new(if tracing::level_enabled!(tracing::Level::INFO) {
+                call_span(policy.name())
+            } else {
+                tracing::Span::none()
+            }),
             retrying: None,
             attempt_started: None,
             first_duration: None,
@@ -404,6 +393,33 @@ where
             context::with_current(|outer| outer.inner_gave_up.set(true));
         }
     }
+}
+
+/// The call's span, when INFO is enabled somewhere: out of line, so that the first-try path of a
+/// process that does not trace pays one load for it.
+#[inline(never)]
+fn call_span(function: &'static str) -> tracing::Span {
+    tracing::info_span!("retry", function, idempotency_key = field::Empty)
+}
+
+/// The deadline of a call that has its own or inherits one, and when it began.
+#[cold]
+#[inline(never)]
+fn deadline_from(
+    own: Option<Duration>,
+    inherited: Option<Instant>,
+) -> (Option<Instant>, Option<Instant>) {
+    let now = clock::now();
+    // A deadline past what `Instant` holds is no deadline worth the name: cap it at ~35,000 years.
+    let own = own.map(|d| {
+        now.checked_add(d)
+            .unwrap_or(now + Duration::from_secs(1 << 40))
+    });
+    let deadline = match (own, inherited) {
+        (Some(own), Some(inherited)) => Some(own.min(inherited)),
+        (own, inherited) => own.or(inherited),
+    };
+    (deadline, Some(now))
 }
 
 impl<R> Drop for Call<'_, R> {
