@@ -255,16 +255,18 @@ where
             .ctx
             .deadline
             .map(|deadline| deadline.saturating_duration_since(clock::now()));
-        match (timeout, remaining) {
-            (None, None) => None,
-            (Some(timeout), remaining) if remaining.is_none_or(|left| timeout < left) => {
-                Some((timeout, Elapsed::attempt_timeout(timeout)))
-            }
-            (_, Some(left)) => Some((
-                left,
-                Elapsed::deadline(self.policy.deadline_value().unwrap_or(left)),
-            )),
-            (Some(timeout), None) => Some((timeout, Elapsed::attempt_timeout(timeout))),
+        let by_timeout = timeout.map(|timeout| (timeout, Elapsed::attempt_timeout(timeout)));
+        let by_deadline = remaining.map(|left| {
+            let whole = self.policy.deadline_value().unwrap_or(left);
+            (left, Elapsed::deadline(whole))
+        });
+        match (by_timeout, by_deadline) {
+            (Some(timeout), Some(deadline)) => Some(if timeout.0 < deadline.0 {
+                timeout
+            } else {
+                deadline
+            }),
+            (timeout, deadline) => timeout.or(deadline),
         }
     }
 

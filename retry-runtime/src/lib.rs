@@ -91,14 +91,6 @@ pub mod __private {
     #[inline(always)]
     pub fn check_return<R: RetryResult>() {}
 
-    /// Checks that a retried function's error type says how to retry it.
-    #[inline(always)]
-    pub fn check_classify<R: RetryResult>()
-    where
-        R::Err: crate::Classify,
-    {
-    }
-
     /// Checks that a timed retried function's error type can carry a timeout.
     #[inline(always)]
     pub fn check_timeout_capable<R: RetryResult>()
