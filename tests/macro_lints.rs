@@ -128,9 +128,20 @@ async fn unit_ok(label: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+// A body that is a lone expression, sync and async: as the tail of an attempt, wrapped in
+// braces, it would draw `unused_braces`.
+#[rustfmt::skip]
+#[retry]
+fn one_expression(n: u32) -> Result<u32, ApiError> { Ok(n + 1) }
+
+#[rustfmt::skip]
+#[retry]
+async fn one_expression_async(n: u32) -> Result<u32, ApiError> { Ok(n + 1) }
+
 #[test]
 fn lint_clean_expansions_run() {
     let _clock = testing::record_sleeps();
+    assert_eq!(one_expression(1).unwrap(), 2);
     let mut client = Client {
         base: "https://api".to_owned(),
         sent: Vec::new(),
@@ -151,5 +162,6 @@ fn lint_clean_expansions_run() {
         );
         assert_eq!(client.clone().consume((1, 2)).await.unwrap(), 3);
         unit_ok("x").await.unwrap();
+        assert_eq!(one_expression_async(1).await.unwrap(), 2);
     });
 }

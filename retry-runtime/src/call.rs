@@ -1,12 +1,20 @@
 //! One logical call: runs attempts in their context, hands each outcome to the strategy, and
 //! sleeps. `#[retry]` generates a loop over these methods (see `__private`), and
 //! [`RetryPolicy::call`](crate::RetryPolicy::call) runs the same loop.
+//!
+//! A first try that succeeds is the common case, and it pays only for what it cannot do
+//! without: the attempt context (so `attempt()` and nested calls work), a level check for the
+//! span, and one per-thread count. Everything else (the span when tracing is on, the backoff
+//! and its random numbers, attempt durations, a cut attempt's error) lives in [`Slow`], boxed
+//! and made the first time something needs it.
 
 use core::fmt;
-use std::future::{poll_fn, Future};
+use std::cell::Cell;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
-use std::pin::pin;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
@@ -74,26 +82,69 @@ pub enum Step<R> {
     Wait(Duration),
 }
 
-/// State made at a call's first failure, so a first try that succeeds never pays for it.
-struct Retrying {
-    backoff: Backoff,
+/// What a call needs only once something goes wrong, or once someone watches: boxed, so that a
+/// first try neither builds it nor carries it in its future.
+struct Slow {
+    /// The call's span; disabled unless INFO was enabled when the call began.
+    span: tracing::Span,
+    /// Made at the first failure.
+    backoff: Option<Backoff>,
     durations: RecentDurations,
+    /// Why the attempt that just ended was cut short, if it was.
+    cut: Option<Elapsed>,
+    /// When the running retry began, under a deadline.
+    attempt_started: Option<Instant>,
+}
+
+impl Slow {
+    fn new() -> Box<Self> {
+        Box::new(Slow {
+            span: tracing::Span::none(),
+            backoff: None,
+            durations: RecentDurations::default(),
+            cut: None,
+            attempt_started: None,
+        })
+    }
 }
 
 /// One logical call of a retried function.
 pub struct Call<'p, R> {
     policy: &'p RetryPolicy,
     ctx: AttemptCtx,
-    /// Dropped by hand, and only when enabled: a disabled span holds nothing to release, and its
-    /// out-of-line drop would otherwise cost every first try.
-    span: ManuallyDrop<tracing::Span>,
-    /// Boxed: made only at a first failure, and kept out of the future of every first try.
-    retrying: Option<Box<Retrying>>,
-    attempt_started: Option<Instant>,
-    /// How long the first attempt took, kept until the first failure makes `retrying`.
-    first_duration: Option<Duration>,
-    cut: Option<Elapsed>,
+    slow: LazySlow,
     _result: PhantomData<fn() -> R>,
+}
+
+/// The boxed state of a call, if it was made. Its drop is one inlined test: the drop glue of a
+/// plain `Option<Box<Slow>>` is a call out of line, which every first try would pay for.
+struct LazySlow(ManuallyDrop<Option<Box<Slow>>>);
+
+impl Drop for LazySlow {
+    #[inline]
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            self.drop_slow();
+        }
+    }
+}
+
+impl LazySlow {
+    #[cold]
+    #[inline(never)]
+    fn drop_slow(&mut self) {
+        // SAFETY: called once, from `drop`; the field is never used again.
+        unsafe { ManuallyDrop::drop(&mut self.0) }
+    }
+
+    #[inline]
+    fn get(&self) -> Option<&Slow> {
+        self.0.as_deref()
+    }
+
+    fn get_or_make(&mut self) -> &mut Slow {
+        self.0.get_or_insert_with(Slow::new)
+    }
 }
 
 impl<R: RetryResult> Call<'static, R>
@@ -117,23 +168,24 @@ where
     /// Starts a call of any policy.
     #[inline(always)]
     pub fn borrowed(policy: &'p RetryPolicy) -> Self {
+        let mut ctx = AttemptCtx::new(policy.max_attempts_value());
         let inherited = context::with_current(|outer| outer.deadline).flatten();
-        let (deadline, started) = match (policy.deadline_value(), inherited) {
-            (None, None) => (None, None),
-            (own, inherited) => deadline_from(own, inherited),
+        if policy.deadline_value().is_some() || inherited.is_some() {
+            // By value, not through `&mut ctx`: a context whose address escaped here would be
+            // built aside and copied into the call.
+            let (deadline, started) = deadline_from(policy.deadline_value(), inherited);
+            ctx.deadline = Some(deadline);
+            ctx.started = Cell::new(Some(started));
+        }
+        let slow = if tracing::level_enabled!(tracing::Level::INFO) {
+            start_span(policy.name())
+        } else {
+            None
         };
         Call {
             policy,
-            ctx: AttemptCtx::new(policy.max_attempts_value(), deadline, started),
-            span: ManuallyDrop::new(if tracing::level_enabled!(tracing::Level::INFO) {
-                call_span(policy.name())
-            } else {
-                tracing::Span::none()
-            }),
-            retrying: None,
-            attempt_started: None,
-            first_duration: None,
-            cut: None,
+            ctx,
+            slow: LazySlow(ManuallyDrop::new(slow)),
             _result: PhantomData,
         }
     }
@@ -142,65 +194,54 @@ where
     #[inline]
     pub fn run<F: FnOnce() -> R>(&mut self, attempt: F) -> R {
         self.begin_attempt();
-        let outcome = {
-            let _context = context::enter(&self.ctx);
-            let _span = entered(&self.span);
-            attempt()
-        };
-        self.end_attempt();
-        outcome
+        let _context = context::enter(&self.ctx);
+        let _span = entered(self.slow.get());
+        attempt()
     }
 
-    /// Runs one attempt of an async body in the call's context (set at every poll).
-    pub async fn run_async<F: Future<Output = R>>(&mut self, attempt: F) -> R {
+    /// Runs one attempt of an async body in the call's context, published at every poll.
+    #[inline]
+    pub fn run_async<F: Future<Output = R>>(&mut self, attempt: F) -> Attempting<'_, 'p, R, F> {
         self.begin_attempt();
-        let mut attempt = pin!(attempt);
-        // Moved in as `&mut`: a shared borrow held across the await would need the context to be
-        // `Sync`, and the future of a retried fn would stop being `Send`.
-        let ctx = &mut self.ctx;
-        let span = &self.span;
-        let outcome = poll_fn(move |cx| {
-            let _context = context::enter(ctx);
-            let _span = entered(span);
-            attempt.as_mut().poll(cx)
-        })
-        .await;
-        self.end_attempt();
-        outcome
+        Attempting {
+            call: self,
+            attempt,
+        }
     }
 
     /// Runs one attempt of an async body, cut at the smaller of `attempt_timeout` and the time
     /// left before the deadline.
     #[cfg(feature = "tokio")]
-    pub async fn run_async_timed<F: Future<Output = R>>(&mut self, attempt: F) -> R
+    pub fn run_async_timed<F: Future<Output = R>>(
+        &mut self,
+        attempt: F,
+    ) -> TimedAttempting<'_, 'p, R, F>
     where
         R::Err: TimeoutInto,
     {
-        let Some((limit, elapsed)) = self.attempt_limit() else {
-            return self.run_async(attempt).await;
-        };
-        if let Ok(outcome) = tokio::time::timeout(limit, self.run_async(attempt)).await {
-            return outcome;
+        let limit = self
+            .attempt_limit()
+            .map(|(limit, elapsed)| (tokio::time::sleep(limit), elapsed));
+        TimedAttempting {
+            attempting: self.run_async(attempt),
+            limit,
         }
-        self.end_attempt();
-        self.cut = Some(elapsed);
-        R::from_err(R::Err::from_elapsed(elapsed))
     }
 
     /// Without the `tokio` feature there is no timer for async retries.
     #[cfg(not(feature = "tokio"))]
-    pub async fn run_async_timed<F: Future<Output = R>>(&mut self, attempt: F) -> R
+    pub fn run_async_timed<F: Future<Output = R>>(&mut self, attempt: F) -> Attempting<'_, 'p, R, F>
     where
         R::Err: TimeoutInto,
         R: crate::__private::TokioFeatureRequired,
     {
-        self.run_async(attempt).await
+        self.run_async(attempt)
     }
 
     /// The decision after an attempt: return its outcome, or wait and try again.
     #[inline]
     pub fn decide(&mut self, outcome: R) -> Step<R> {
-        if self.ctx.number == 1 && outcome.error().is_none() {
+        if self.ctx.number() == 1 && outcome.error().is_none() {
             self.policy.counters().first_try_success();
             return Step::Return(outcome);
         }
@@ -215,36 +256,30 @@ where
 
     /// Waits on tokio's timer before the next attempt; a zero wait does not touch the timer.
     #[cfg(feature = "tokio")]
-    pub async fn sleep_async(&mut self, wait: Duration) {
-        clock::sleep_async(wait).await;
+    pub fn sleep_async(&mut self, wait: Duration) -> Sleeping {
         self.policy.counters().slept(wait);
+        let timer = clock::sleep_async(wait);
+        Sleeping {
+            timer: timer.map(|timer| -> Timer { Box::pin(timer) }),
+        }
     }
 
     /// Without the `tokio` feature there is no timer for async retries.
     #[cfg(not(feature = "tokio"))]
-    pub async fn sleep_async(&mut self, wait: Duration)
+    pub fn sleep_async(&mut self, wait: Duration) -> Sleeping
     where
         R: crate::__private::TokioFeatureRequired,
     {
         let _ = wait;
+        Sleeping {}
     }
 
+    /// Notes when a retry began, under a deadline (which needs attempt durations). The first
+    /// attempt began when the call did.
     #[inline]
     fn begin_attempt(&mut self) {
-        if self.ctx.deadline.is_some() {
-            self.attempt_started = Some(clock::now());
-        }
-    }
-
-    #[inline]
-    fn end_attempt(&mut self) {
-        if let Some(started) = self.attempt_started.take() {
-            let took = clock::now().saturating_duration_since(started);
-            if let Some(retrying) = &mut self.retrying {
-                retrying.durations.push(took);
-            } else {
-                self.first_duration = Some(took);
-            }
+        if self.ctx.deadline.is_some() && self.ctx.number() > 1 {
+            self.slow().attempt_started = Some(clock::now());
         }
     }
 
@@ -274,21 +309,42 @@ where
     #[inline(never)]
     fn decide_after_failure(&mut self, outcome: R) -> Step<R> {
         let counters = self.policy.counters();
-        let first_failure = self.retrying.is_none();
+        let started = if self.ctx.number() == 1 {
+            self.ctx.started.get()
+        } else {
+            self.slow().attempt_started.take()
+        };
+        let took = self
+            .ctx
+            .deadline
+            .and(started)
+            .map(|started| clock::now().saturating_duration_since(started));
+        let first_failure = self.slow.get().is_none_or(|slow| slow.backoff.is_none());
         let sequence = counters.attempt_after_first_failure(first_failure);
         let Some(error) = outcome.error() else {
             counters.success_after_retry();
-            tracing::info!(
-                parent: &*self.span,
-                attempts = self.ctx.number,
-                "succeeded after retry"
-            );
+            if let Some(slow) = self.slow.get() {
+                tracing::info!(
+                    parent: &slow.span,
+                    attempts = self.ctx.number(),
+                    "succeeded after retry"
+                );
+            }
             return Step::Return(outcome);
         };
         if first_failure {
             self.start_retrying(sequence);
         }
-        let cut = self.cut.take();
+        let number = self.ctx.number();
+        let max_attempts = self.ctx.max_attempts();
+        let deadline = self.ctx.deadline;
+        let inner_gave_up = self.ctx.inner_gave_up.replace(false);
+        let policy = self.policy;
+        let slow = self.slow();
+        if let Some(took) = took {
+            slow.durations.push(took);
+        }
+        let cut = slow.cut.take();
         let class = if cut.is_some() {
             crate::ErrorClass::Timeout
         } else {
@@ -302,34 +358,28 @@ where
             } else {
                 error.retry_after()
             },
-            inner_gave_up: self.ctx.inner_gave_up.replace(false),
-        };
-        let Some(retrying) = self.retrying.as_mut() else {
-            unreachable!("made above on the first failure")
+            inner_gave_up,
         };
         let verdict = if cut.is_some_and(|elapsed| elapsed.is_deadline()) {
             Verdict::GiveUp {
                 reason: GiveUpReason::Deadline,
-                cap: self.ctx.max_attempts,
+                cap: max_attempts,
             }
         } else {
-            let time = self.ctx.deadline.map(|deadline| TimeLeft {
+            let time = deadline.map(|deadline| TimeLeft {
                 remaining: deadline.saturating_duration_since(clock::now()),
-                typical_attempt: retrying.durations.median(),
+                typical_attempt: slow.durations.median(),
             });
-            strategy::judge(
-                self.policy,
-                self.ctx.number,
-                failure,
-                time,
-                &mut retrying.backoff,
-            )
+            let Some(backoff) = slow.backoff.as_mut() else {
+                unreachable!("made above on the first failure")
+            };
+            strategy::judge(policy, number, failure, time, backoff)
         };
         match verdict {
             Verdict::Retry { wait, reason, cap } => {
                 tracing::warn!(
-                    parent: &*self.span,
-                    attempt = self.ctx.number,
+                    parent: &slow.span,
+                    attempt = number,
                     max_attempts = cap,
                     class = class.name(),
                     request_id = error.request_id(),
@@ -338,15 +388,14 @@ where
                     why = reason.as_str(),
                     "attempt failed; retrying"
                 );
-                self.ctx.number += 1;
-                self.ctx.max_attempts = cap;
+                self.ctx.next_attempt(cap);
                 Step::Wait(wait)
             }
             Verdict::GiveUp { reason, cap } => {
                 counters.gave_up(reason);
                 tracing::error!(
-                    parent: &*self.span,
-                    attempt = self.ctx.number,
+                    parent: &slow.span,
+                    attempt = number,
                     max_attempts = cap,
                     class = class.name(),
                     request_id = error.request_id(),
@@ -372,76 +421,73 @@ where
             || SmallRng::from_rng(&mut rand::rng()),
             SmallRng::seed_from_u64,
         );
-        let mut durations = RecentDurations::default();
-        if let Some(first) = self.first_duration.take() {
-            durations.push(first);
-        }
-        self.retrying = Some(Box::new(Retrying {
-            backoff: Backoff::new(self.policy.wait_value(), self.policy.jitter_value(), rng),
-            durations,
-        }));
+        let backoff = Backoff::new(self.policy.wait_value(), self.policy.jitter_value(), rng);
         self.ctx.started_or(clock::now());
-        if !self.span.is_disabled() {
-            self.span
-                .record("idempotency_key", field::display(self.ctx.key()));
+        let key = self.ctx.key();
+        let slow = self.slow();
+        slow.backoff = Some(backoff);
+        if !slow.span.is_disabled() {
+            slow.span.record("idempotency_key", field::display(key));
         }
     }
 
     /// An inner call that gave up on an error it had retried tells the call it runs in, so that
     /// the outer one does not retry it again.
     fn tell_outer_call(&self, reason: GiveUpReason) {
-        let retried = self.ctx.number > 1 || !matches!(reason, GiveUpReason::Exhausted);
+        let retried = self.ctx.number() > 1 || !matches!(reason, GiveUpReason::Exhausted);
         if retried && reason != GiveUpReason::NotRetryable {
             context::with_current(|outer| outer.inner_gave_up.set(true));
         }
     }
 }
 
-/// The call's span, when INFO is enabled somewhere: out of line, so that the first-try path of a
-/// process that does not trace pays one load for it.
-#[inline(never)]
-fn call_span(function: &'static str) -> tracing::Span {
-    tracing::info_span!("retry", function, idempotency_key = field::Empty)
+impl<R> Call<'_, R> {
+    /// The boxed state, made the first time it is needed.
+    fn slow(&mut self) -> &mut Slow {
+        self.slow.get_or_make()
+    }
 }
 
-/// The deadline of a call that has its own or inherits one, and when it began.
+/// The deadline of a call that has its own or inherits one (at least one of the two), and when
+/// the call began.
 #[cold]
 #[inline(never)]
-fn deadline_from(
-    own: Option<Duration>,
-    inherited: Option<Instant>,
-) -> (Option<Instant>, Option<Instant>) {
+fn deadline_from(own: Option<Duration>, inherited: Option<Instant>) -> (Instant, Instant) {
     let now = clock::now();
-    // A deadline past what `Instant` holds is no deadline worth the name: cap it at ~35,000 years.
+    // A deadline past what `Instant` holds is no deadline worth the name: cap it at ~35,000
+    // years.
     let own = own.map(|d| {
         now.checked_add(d)
             .unwrap_or(now + Duration::from_secs(1 << 40))
     });
     let deadline = match (own, inherited) {
-        (Some(own), Some(inherited)) => Some(own.min(inherited)),
-        (own, inherited) => own.or(inherited),
+        (Some(own), Some(inherited)) => own.min(inherited),
+        (own, inherited) => own.or(inherited).unwrap_or(now),
     };
-    (deadline, Some(now))
+    (deadline, now)
 }
 
-impl<R> Drop for Call<'_, R> {
-    #[inline]
-    fn drop(&mut self) {
-        if !self.span.is_disabled() {
-            // SAFETY: dropped once, here, and never used again.
-            unsafe { ManuallyDrop::drop(&mut self.span) };
-        }
-    }
-}
-
-/// Enters `span` if it is enabled: entering a disabled one does nothing, through calls that
-/// every first try would pay for.
-#[inline]
-fn entered(span: &tracing::Span) -> Option<tracing::span::Entered<'_>> {
+/// The call's span, when INFO is enabled somewhere; out of line, so that the first try of a
+/// process that does not trace pays one level check.
+#[cold]
+#[inline(never)]
+fn start_span(function: &'static str) -> Option<Box<Slow>> {
+    let span = tracing::info_span!("retry", function, idempotency_key = field::Empty);
     if span.is_disabled() {
-        None
-    } else {
-        Some(span.enter())
+        return None;
+    }
+    let mut slow = Slow::new();
+    slow.span = span;
+    Some(slow)
+}
+
+/// Enters the call's span if it has an enabled one: entering a disabled span does nothing,
+/// through calls that every first try would pay for.
+#[inline]
+fn entered(slow: Option<&Slow>) -> Option<tracing::span::Entered<'_>> {
+    match slow {
+        Some(slow) if !slow.span.is_disabled() => Some(slow.span.enter()),
+        _ => None,
     }
 }
 
@@ -449,9 +495,134 @@ impl<R> fmt::Debug for Call<'_, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Call")
             .field("policy", &self.policy.name())
-            .field("attempt", &self.ctx.number)
+            .field("attempt", &self.ctx.number())
             .field("deadline", &self.ctx.deadline)
             .finish_non_exhaustive()
+    }
+}
+
+/// The future of one async attempt: polls the body with the call's context published (and its
+/// span entered), so `attempt()` and nested calls see it on whatever thread polls.
+///
+/// Written by hand rather than as an `async fn`: it adds one pointer to the body's future,
+/// where an `async fn` state machine would add its own bookkeeping to every call's future.
+#[must_use = "futures do nothing unless polled"]
+pub struct Attempting<'c, 'p, R, F> {
+    call: &'c mut Call<'p, R>,
+    attempt: F,
+}
+
+impl<R, F: Future<Output = R>> Future for Attempting<'_, '_, R, F> {
+    type Output = R;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
+        // SAFETY: `attempt` is pinned structurally: it is never moved out of `self`, only
+        // polled in place, and `Attempting` has no `Drop` impl or `Unpin` impl of its own (it is
+        // `Unpin` only when `F` is). `call` is a plain reference and is not pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        let _context = context::enter(&this.call.ctx);
+        let _span = entered(this.call.slow.get());
+        // SAFETY: see above.
+        unsafe { Pin::new_unchecked(&mut this.attempt) }.poll(cx)
+    }
+}
+
+impl<R, F> fmt::Debug for Attempting<'_, '_, R, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Attempting")
+            .field("call", &self.call)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A tokio timer, boxed: it is large, and only retries and timed attempts need one, so it would
+/// otherwise widen the future of every call for states that first tries never reach.
+#[cfg(feature = "tokio")]
+type Timer = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The timer that cuts a timed attempt, and the error it stands for. Not boxed, unlike a
+/// retry's wait: every timed attempt has one, successful first tries included, and those
+/// allocate nothing.
+#[cfg(feature = "tokio")]
+type Limit = (tokio::time::Sleep, Elapsed);
+
+/// The wait before the next attempt of an async call.
+#[must_use = "futures do nothing unless polled"]
+pub struct Sleeping {
+    /// `None` for a wait that needs no timer: zero, or recorded on a test clock.
+    #[cfg(feature = "tokio")]
+    timer: Option<Timer>,
+}
+
+impl Future for Sleeping {
+    type Output = ();
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        #[cfg(feature = "tokio")]
+        if let Some(timer) = &mut self.get_mut().timer {
+            return timer.as_mut().poll(cx);
+        }
+        let _ = cx;
+        Poll::Ready(())
+    }
+}
+
+impl fmt::Debug for Sleeping {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleeping").finish_non_exhaustive()
+    }
+}
+
+/// The future of one async attempt cut at `attempt_timeout` or the deadline.
+#[cfg(feature = "tokio")]
+#[must_use = "futures do nothing unless polled"]
+pub struct TimedAttempting<'c, 'p, R, F> {
+    attempting: Attempting<'c, 'p, R, F>,
+    limit: Option<Limit>,
+}
+
+#[cfg(feature = "tokio")]
+impl<R, F> Future for TimedAttempting<'_, '_, R, F>
+where
+    R: RetryResult,
+    R::Err: TimeoutInto,
+    F: Future<Output = R>,
+{
+    type Output = R;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
+        // SAFETY: `attempting` and the timer in `limit` are pinned structurally, as in
+        // `Attempting::poll`: polled in place, never moved out, no `Drop` or `Unpin` impl here.
+        // `limit` is never reassigned while it holds a timer.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: see above.
+        let attempting = unsafe { Pin::new_unchecked(&mut this.attempting) };
+        if let Poll::Ready(outcome) = attempting.poll(cx) {
+            return Poll::Ready(outcome);
+        }
+        let Some((timer, elapsed)) = &mut this.limit else {
+            return Poll::Pending;
+        };
+        // SAFETY: see above.
+        if unsafe { Pin::new_unchecked(timer) }.poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let elapsed = *elapsed;
+        let call = &mut *this.attempting.call;
+        call.slow().cut = Some(elapsed);
+        Poll::Ready(R::from_err(R::Err::from_elapsed(elapsed)))
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<R, F> fmt::Debug for TimedAttempting<'_, '_, R, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimedAttempting")
+            .field("attempting", &self.attempting)
+            .field("limit", &self.limit.as_ref().map(|(_, elapsed)| elapsed))
+            .finish()
     }
 }
 

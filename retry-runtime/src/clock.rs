@@ -29,12 +29,12 @@ pub(crate) fn sleep_blocking(wait: Duration) {
     std::thread::sleep(wait);
 }
 
-/// Waits for `wait` on tokio's timer, or records it on the polling thread's test clock. A zero
-/// wait returns at once: tokio rounds every timer up to the next millisecond.
+/// The timer for `wait` on tokio's clock, or none when the wait is zero (tokio rounds every
+/// timer up to the next millisecond) or was recorded on the polling thread's test clock.
 #[cfg(feature = "tokio")]
-pub(crate) async fn sleep_async(wait: Duration) {
+pub(crate) fn sleep_async(wait: Duration) -> Option<tokio::time::Sleep> {
     if wait.is_zero() || testing::record_sleep(wait) {
-        return;
+        return None;
     }
-    tokio::time::sleep(wait).await;
+    Some(tokio::time::sleep(wait))
 }

@@ -17,8 +17,9 @@ use crate::clock;
 /// attempts.
 #[derive(Debug)]
 pub(crate) struct AttemptCtx {
-    pub(crate) number: u32,
-    pub(crate) max_attempts: u32,
+    /// Narrow (attempts are at most 100) to keep the future of a retried fn small.
+    number: u16,
+    max_attempts: u16,
     pub(crate) deadline: Option<Instant>,
     /// When the call began: read at the start when there is a deadline, else the first time
     /// anything needs it, so a first try that never asks never reads the clock.
@@ -30,19 +31,34 @@ pub(crate) struct AttemptCtx {
 }
 
 impl AttemptCtx {
-    pub(crate) fn new(
-        max_attempts: u32,
-        deadline: Option<Instant>,
-        started: Option<Instant>,
-    ) -> Self {
+    /// The context of a call's first attempt, without a deadline (the call sets one after).
+    #[inline]
+    pub(crate) fn new(max_attempts: u32) -> Self {
         AttemptCtx {
             number: 1,
-            max_attempts,
-            deadline,
-            started: Cell::new(started),
+            max_attempts: narrow(max_attempts),
+            deadline: None,
+            started: Cell::new(None),
             key: OnceCell::new(),
             inner_gave_up: Cell::new(false),
         }
+    }
+
+    /// This attempt's number, 1 for the first.
+    #[inline]
+    pub(crate) fn number(&self) -> u32 {
+        u32::from(self.number)
+    }
+
+    #[inline]
+    pub(crate) fn max_attempts(&self) -> u32 {
+        u32::from(self.max_attempts)
+    }
+
+    /// Moves on to the next attempt, capped at `max_attempts` in all.
+    pub(crate) fn next_attempt(&mut self, max_attempts: u32) {
+        self.number = self.number.saturating_add(1);
+        self.max_attempts = narrow(max_attempts);
     }
 
     pub(crate) fn key(&self) -> IdempotencyKey {
@@ -65,8 +81,8 @@ impl AttemptCtx {
     fn snapshot(&self) -> Attempt {
         let now = clock::now();
         Attempt {
-            number: self.number,
-            max_attempts: self.max_attempts,
+            number: self.number(),
+            max_attempts: self.max_attempts(),
             key: self.key(),
             remaining: self
                 .deadline
@@ -74,6 +90,11 @@ impl AttemptCtx {
             elapsed: now.saturating_duration_since(self.started_or(now)),
         }
     }
+}
+
+/// Attempt counts are at most `MAX_ATTEMPTS_LIMIT` (100); saturate rather than wrap beyond.
+fn narrow(attempts: u32) -> u16 {
+    u16::try_from(attempts).unwrap_or(u16::MAX)
 }
 
 thread_local! {
@@ -231,8 +252,8 @@ mod tests {
 
     #[test]
     fn context_is_published_while_entered_and_restored_after() {
-        let outer = AttemptCtx::new(3, None, None);
-        let inner = AttemptCtx::new(5, None, None);
+        let outer = AttemptCtx::new(3);
+        let inner = AttemptCtx::new(5);
         {
             let _outer = enter(&outer);
             assert_eq!(attempt().unwrap().max_attempts(), 3);
@@ -247,7 +268,7 @@ mod tests {
 
     #[test]
     fn key_is_made_once_and_kept() {
-        let ctx = AttemptCtx::new(3, None, None);
+        let ctx = AttemptCtx::new(3);
         assert!(ctx.key_if_made().is_none());
         let _entered = enter(&ctx);
         let first = attempt().unwrap().idempotency_key();
@@ -260,7 +281,7 @@ mod tests {
 
     #[test]
     fn context_is_restored_on_panic() {
-        let ctx = AttemptCtx::new(3, None, None);
+        let ctx = AttemptCtx::new(3);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _entered = enter(&ctx);
             panic!("body panicked");

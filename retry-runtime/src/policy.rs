@@ -51,6 +51,8 @@ pub const MAX_ATTEMPTS_LIMIT: u32 = 100;
 pub struct RetryPolicy {
     name: &'static str,
     max_attempts: u32,
+    /// `max_attempts` brought into 1..=100 when it is set, so that every call need not.
+    max_attempts_clamped: u32,
     wait: Wait,
     jitter: Jitter,
     jitter_set: bool,
@@ -70,6 +72,7 @@ impl RetryPolicy {
         RetryPolicy {
             name: "retry_runtime::RetryPolicy",
             max_attempts: 3,
+            max_attempts_clamped: 3,
             wait: Wait::exponential(Duration::from_millis(500), Duration::from_secs(8)),
             jitter: Jitter::Full,
             jitter_set: false,
@@ -94,6 +97,7 @@ impl RetryPolicy {
     #[must_use]
     pub const fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts;
+        self.max_attempts_clamped = clamp_attempts(attempts);
         self
     }
 
@@ -205,7 +209,7 @@ impl RetryPolicy {
     /// Attempts in all, brought into 1..=100.
     #[must_use]
     pub const fn max_attempts_value(&self) -> u32 {
-        clamp_attempts(self.max_attempts)
+        self.max_attempts_clamped
     }
 
     /// Whether failures of `class` are retried.

@@ -43,7 +43,7 @@ use super::self_rename::rename_self;
 use super::Runtime;
 use crate::args::RetryArgs;
 use crate::item::{self, Body, RetryFn};
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::{Delimiter, Ident, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{ReturnType, Type};
@@ -68,6 +68,9 @@ pub(super) fn expand(args: &RetryArgs, func: RetryFn, rt: &Runtime) -> TokenStre
         Body::Parsed(block) => block.to_token_stream(),
         Body::Verbatim(tokens) => tokens.clone(),
     };
+    // The attempt runs the body's statements, not the body as a block: a block that is only an
+    // expression, as the tail of the attempt, is what `unused_braces` warns about.
+    let statements = block_contents(&body);
     let ret: &Type = match &sig.output {
         ReturnType::Type(_, ty) => ty,
         // Rejected by validation; emit the function as it was.
@@ -97,9 +100,9 @@ pub(super) fn expand(args: &RetryArgs, func: RetryFn, rt: &Runtime) -> TokenStre
         }
     });
     let attempt = if is_async {
-        quote_spanned!(body.span()=> async { #fake_return #inside #body })
+        quote_spanned!(body.span()=> async { #fake_return #inside #statements })
     } else {
-        quote_spanned!(body.span()=> || { #fake_return #inside #body })
+        quote_spanned!(body.span()=> || { #fake_return #inside #statements })
     };
 
     let p = rt.private();
@@ -136,6 +139,17 @@ pub(super) fn expand(args: &RetryArgs, func: RetryFn, rt: &Runtime) -> TokenStre
                 }
             }
         }
+    }
+}
+
+/// What is inside the braces of a function body.
+fn block_contents(body: &TokenStream) -> TokenStream {
+    let mut tokens = body.clone().into_iter();
+    match (tokens.next(), tokens.next()) {
+        (Some(TokenTree::Group(group)), None) if group.delimiter() == Delimiter::Brace => {
+            group.stream()
+        }
+        _ => body.clone(),
     }
 }
 
