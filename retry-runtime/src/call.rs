@@ -417,17 +417,15 @@ where
             .jitter_seed_value()
             .map(|seed| testing::mix(seed, sequence))
             .or_else(testing::next_seed);
-        let rng = seed.map_or_else(
-            || SmallRng::from_rng(&mut rand::rng()),
-            SmallRng::seed_from_u64,
-        );
+        let rng = seed.map_or_else(crate::wait::fresh_rng, SmallRng::seed_from_u64);
         let backoff = Backoff::new(self.policy.wait_value(), self.policy.jitter_value(), rng);
         self.ctx.started_or(clock::now());
-        let key = self.ctx.key();
-        let slow = self.slow();
+        let slow = self.slow.get_or_make();
         slow.backoff = Some(backoff);
         if !slow.span.is_disabled() {
-            slow.span.record("idempotency_key", field::display(key));
+            // Made here only for a span that shows it: a key costs a system random number.
+            slow.span
+                .record("idempotency_key", field::display(self.ctx.key()));
         }
     }
 

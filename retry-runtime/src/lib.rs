@@ -79,9 +79,9 @@ pub use retry_macros::retry;
 /// What `#[retry]` expansions name. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::call::{Attempting, Call, RetryResult, Sleeping, Step, TimeoutInto};
     #[cfg(feature = "tokio")]
     pub use crate::call::TimedAttempting;
+    pub use crate::call::{Attempting, Call, RetryResult, Sleeping, Step, TimeoutInto};
     pub use crate::{ClassSet, Elapsed, ErrorClass, Jitter, RetryPolicy, Wait};
     pub use core::clone::Clone;
     pub use core::future::Future;

@@ -4,6 +4,7 @@
 //! Every computation saturates: no attempt number, duration or seed overflows or panics, and no
 //! wait exceeds the schedule's cap.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
@@ -184,6 +185,24 @@ pub(crate) fn uniform(rng: &mut impl rand::Rng, low: Duration, high: Duration) -
         return Duration::from_nanos(low);
     }
     Duration::from_nanos(rng.random_range(low..=high))
+}
+
+/// A jitter source for one call. Seeded from a per-thread SplitMix64 sequence, itself seeded
+/// once per thread from the OS-backed thread RNG: jitter needs spread, not secrecy, and
+/// seeding every failed call from the cryptographic RNG would cost more than the decision.
+pub(crate) fn fresh_rng() -> SmallRng {
+    thread_local! {
+        static SEEDS: Cell<Option<u64>> = const { Cell::new(None) };
+    }
+    let state = SEEDS.with(|seeds| {
+        let state = seeds
+            .get()
+            .unwrap_or_else(|| rand::rng().random())
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        seeds.set(Some(state));
+        state
+    });
+    SmallRng::seed_from_u64(crate::testing::mix(state, 0))
 }
 
 fn saturating_nanos(d: Duration) -> u64 {
