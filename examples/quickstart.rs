@@ -1,265 +1,108 @@
-//! Quickstart: an LLM client whose calls are retried by `#[retry]`.
+//! Quickstart: an LLM client over real HTTP, its calls retried by `#[retry]`.
 //!
 //! ```text
 //! cargo run --example quickstart
 //! ```
 //!
-//! No network and no API key: an in-process fake provider answers from a script (a 429 with a
-//! retry hint, two 503s, a request that hangs, a 401, an outage), and each call prints what
-//! happened to it, attempt by attempt. The runtime's own log (one line per failed attempt, one
-//! per give-up) goes to stderr through `tracing`. Waits are kept to tens or hundreds of
-//! milliseconds so the whole run takes about a second; they are real sleeps.
+//! No network and no API key: the example starts the embedded OpenAI-compatible server
+//! (`mock-llm`) on 127.0.0.1 and runs a small workload against it through `#[retry]`-annotated
+//! reqwest functions: a 429 with a retry hint, a blip of 503/529s, a response slower than the
+//! attempt timeout, an auth error, a burst into a capacity limit, an outage that trips the
+//! circuit breaker and falls back to a backup provider, and a retry budget that runs dry. Each
+//! call prints what the server saw of it, attempt by attempt; the totals close the report.
+//!
+//! With `OPENAI_API_KEY` set (and optionally `OPENAI_BASE_URL`, `OPENAI_MODEL`), the same
+//! functions call that endpoint instead.
+//!
+//! The runtime's own log (one line per failed attempt, per give-up, per fallback) goes to stderr
+//! through `tracing` (`2>/dev/null` hides it).
 
-use std::collections::VecDeque;
-use std::fmt;
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use retry_runtime::{attempt, hint, retry, Classify, Elapsed, ErrorClass, GiveUpReason};
+use mock_llm::{Fault, MockLlm, RequestRecord};
+use retry_runtime::http::reqwest;
+use retry_runtime::http::{check, HttpError, RequestBuilderExt};
+use retry_runtime::{
+    retry, statistics_for, CircuitBreaker, Classify, GiveUpReason, RetryBudget, Statistics,
+};
 
-// ===== The client's error type: what the runtime needs to know about a failure =====
+// ===== Shared state: one breaker for the primary provider, one retry budget =====
 
-/// An error of the LLM client.
-#[derive(Debug)]
-enum LlmError {
-    /// The provider answered with an error status.
-    Status {
-        code: u16,
-        retry_after: Option<Duration>,
-        request_id: String,
-    },
-    /// The attempt (or the whole call) ran out of time: `attempt_timeout` and `deadline` on an
-    /// async fn cut a running attempt and build the error from `Elapsed`.
-    TimedOut(Elapsed),
+/// Opens after 3 failures in a row; stays open 400 ms, then lets one probe through.
+static PRIMARY_BREAKER: CircuitBreaker = CircuitBreaker::new()
+    .named("primary")
+    .consecutive_failures(3)
+    .break_duration(Duration::from_millis(400));
+
+/// Retries may add 10 % to the load, plus one retry per 2 s window.
+static SUMMARY_BUDGET: RetryBudget = RetryBudget::new()
+    .ratio(0.1)
+    .min_per_second(0.5)
+    .window(Duration::from_secs(2));
+
+// ===== The client =====
+
+struct Llm {
+    http: reqwest::Client,
+    primary: String,
+    backup: String,
+    api_key: Option<String>,
+    model: String,
 }
 
-impl Classify for LlmError {
-    /// What kind of failure this is: the runtime picks the strategy from it.
-    fn class(&self) -> ErrorClass {
-        match self {
-            LlmError::Status { code, .. } => ErrorClass::from_status(*code),
-            LlmError::TimedOut(_) => ErrorClass::Timeout,
+impl Llm {
+    /// A chat completion from the primary provider; the backup serves it when the primary gives
+    /// up (retries spent, breaker open, deadline).
+    #[retry(
+        max_attempts = 4,
+        wait = exponential(50ms, 400ms),
+        on = [RateLimit(max_attempts = 6), Overloaded, Server, Timeout, Network],
+        attempt_timeout = 300ms,
+        deadline = 4s,
+        max_retry_after = 2s,
+        circuit_breaker = PRIMARY_BREAKER,
+        fallback = Self::complete_on_backup
+    )]
+    async fn complete(&self, prompt: &str) -> Result<String, HttpError> {
+        self.post(&self.primary, prompt).await
+    }
+
+    /// The same request to the backup provider, with its own policy.
+    #[retry(max_attempts = 2, wait = fixed(50ms), attempt_timeout = 1s)]
+    async fn complete_on_backup(&self, prompt: &str) -> Result<String, HttpError> {
+        self.post(&self.backup, prompt).await
+    }
+
+    /// A cheaper call whose retries draw on a shared budget.
+    #[retry(max_attempts = 4, wait = fixed(20ms), budget = SUMMARY_BUDGET)]
+    async fn summarize(&self, text: &str) -> Result<String, HttpError> {
+        self.post(&self.primary, text).await
+    }
+
+    async fn post(&self, base_url: &str, prompt: &str) -> Result<String, HttpError> {
+        let body = serde_json::json!({
+            "model": self.model,
+            "messages": [{"role": "user", "content": prompt}],
+        });
+        let mut request = self
+            .http
+            .post(format!("{base_url}/chat/completions"))
+            .header("content-type", "application/json")
+            // One key per logical call, the same on every attempt: the provider bills once.
+            .idempotency_key()
+            .retry_count_header()
+            .body(body.to_string());
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
         }
-    }
-
-    /// How long the server asked us to wait: never retried sooner than this.
-    fn retry_after(&self) -> Option<Duration> {
-        match self {
-            LlmError::Status { retry_after, .. } => *retry_after,
-            LlmError::TimedOut(_) => None,
-        }
-    }
-
-    /// The provider's id of the failed request, for the logs.
-    fn request_id(&self) -> Option<&str> {
-        match self {
-            LlmError::Status { request_id, .. } => Some(request_id),
-            LlmError::TimedOut(_) => None,
-        }
-    }
-}
-
-impl From<Elapsed> for LlmError {
-    fn from(elapsed: Elapsed) -> Self {
-        LlmError::TimedOut(elapsed)
-    }
-}
-
-impl fmt::Display for LlmError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LlmError::Status {
-                code, request_id, ..
-            } => {
-                write!(
-                    f,
-                    "HTTP {code} {} (request {request_id})",
-                    reason_phrase(*code)
-                )
-            }
-            LlmError::TimedOut(elapsed) => write!(f, "{elapsed}"),
-        }
-    }
-}
-
-impl std::error::Error for LlmError {}
-
-// ===== The client: two retried calls =====
-
-/// A chat completion. Rate limits may take up to 6 attempts, other failures 4; a timeout is
-/// retried once (the default cap of `Timeout`); one attempt may take 250 ms, the whole call 3 s.
-#[retry(
-    max_attempts = 4,
-    wait = exponential(50ms, 400ms),
-    on = [RateLimit(max_attempts = 6), Overloaded, Server, Timeout],
-    deadline = 3s,
-    attempt_timeout = 250ms,
-    max_retry_after = 2s
-)]
-async fn chat(provider: &FakeProvider, prompt: &str) -> Result<String, LlmError> {
-    // Inside a retried call: which attempt this is, and the call's idempotency key, the same on
-    // every attempt, so that the provider does (and bills) the work once.
-    let attempt = attempt().expect("inside a #[retry] call");
-    let request = Request {
-        prompt,
-        idempotency_key: attempt.idempotency_key().to_string(),
-        attempt: attempt.number(),
-        max_attempts: attempt.max_attempts(),
-    };
-    provider.send(request).await.into_result()
-}
-
-/// An embedding: three attempts at a fixed 100 ms apart, server errors only.
-#[retry(max_attempts = 3, wait = fixed(100ms), jitter = none, on = [Server, Overloaded])]
-async fn embed(provider: &FakeProvider, text: &str) -> Result<String, LlmError> {
-    let attempt = attempt().expect("inside a #[retry] call");
-    let request = Request {
-        prompt: text,
-        idempotency_key: attempt.idempotency_key().to_string(),
-        attempt: attempt.number(),
-        max_attempts: attempt.max_attempts(),
-    };
-    provider.send(request).await.into_result()
-}
-
-// ===== The fake provider: scripted answers, and a record of every request it saw =====
-
-/// What the provider does with the next request.
-#[derive(Clone, Copy, Debug)]
-enum Script {
-    /// Answers 200 with this text.
-    Ok(&'static str),
-    /// Answers with this error status and, maybe, a `retry-after-ms` header.
-    Fail(u16, Option<&'static str>),
-    /// Never answers (the client's `attempt_timeout` has to cut it).
-    Hang,
-}
-
-/// What the client sends.
-struct Request<'a> {
-    prompt: &'a str,
-    idempotency_key: String,
-    // Not sent to a real provider: kept for this example's report.
-    attempt: u32,
-    max_attempts: u32,
-}
-
-/// What the provider answers, as a client would see it on the wire.
-struct Response {
-    status: u16,
-    retry_after_ms: Option<&'static str>,
-    request_id: String,
-    body: String,
-}
-
-impl Response {
-    fn into_result(self) -> Result<String, LlmError> {
-        if self.status == 200 {
-            return Ok(self.body);
-        }
-        Err(LlmError::Status {
-            code: self.status,
-            // A malformed header is no hint at all: the parser returns `None`, never panics.
-            retry_after: self.retry_after_ms.and_then(hint::parse_retry_after_ms),
-            request_id: self.request_id,
-        })
-    }
-}
-
-/// One request as the provider saw it.
-struct Exchange {
-    attempt: u32,
-    max_attempts: u32,
-    idempotency_key: String,
-    script: Script,
-    sent: Instant,
-    /// When the answer left, or the client gave up waiting for it.
-    ended: Option<Instant>,
-    answered: bool,
-}
-
-struct FakeProvider {
-    script: Mutex<VecDeque<Script>>,
-    log: Mutex<Vec<Exchange>>,
-}
-
-/// How long the provider takes to answer.
-const LATENCY: Duration = Duration::from_millis(15);
-
-impl FakeProvider {
-    fn new(script: &[Script]) -> Self {
-        FakeProvider {
-            script: Mutex::new(script.iter().copied().collect()),
-            log: Mutex::new(Vec::new()),
-        }
-    }
-
-    async fn send(&self, request: Request<'_>) -> Response {
-        let script = self
-            .script
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or(Script::Ok("(unscripted)"));
-        let index = {
-            let mut log = self.log.lock().unwrap();
-            log.push(Exchange {
-                attempt: request.attempt,
-                max_attempts: request.max_attempts,
-                idempotency_key: request.idempotency_key,
-                script,
-                sent: Instant::now(),
-                ended: None,
-                answered: false,
-            });
-            log.len() - 1
-        };
-        // Marks the end of the exchange, also when the client drops the request mid-flight.
-        let _end = EndOfExchange {
-            provider: self,
-            index,
-        };
-        tokio::time::sleep(LATENCY).await;
-        let request_id = format!("req_{:03}", index + 1);
-        let response = match script {
-            Script::Ok(text) => Response {
-                status: 200,
-                retry_after_ms: None,
-                request_id,
-                body: format!("{text} (prompt: {:?})", request.prompt),
-            },
-            Script::Fail(status, retry_after_ms) => Response {
-                status,
-                retry_after_ms,
-                request_id,
-                body: String::new(),
-            },
-            Script::Hang => {
-                // The client's attempt_timeout cuts this long before it answers.
-                tokio::time::sleep(Duration::from_secs(5)).await;
-                Response {
-                    status: 504,
-                    retry_after_ms: None,
-                    request_id,
-                    body: String::new(),
-                }
-            }
-        };
-        self.log.lock().unwrap()[index].answered = true;
-        response
-    }
-}
-
-struct EndOfExchange<'a> {
-    provider: &'a FakeProvider,
-    index: usize,
-}
-
-impl Drop for EndOfExchange<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut log) = self.provider.log.lock() {
-            log[self.index].ended = Some(Instant::now());
-        }
+        let response = check(request.send().await?).await?;
+        let reply: serde_json::Value =
+            serde_json::from_slice(&response.bytes().await?).unwrap_or_default();
+        Ok(reply["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap_or("(no content)")
+            .to_owned())
     }
 }
 
@@ -269,251 +112,280 @@ fn ms(d: Duration) -> String {
     format!("{}ms", d.as_millis())
 }
 
-fn reason_phrase(code: u16) -> &'static str {
-    match code {
-        401 => "Unauthorized",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        _ => "",
-    }
-}
-
-/// Prints what happened to one call, from the provider's record of it; `backoff` says how the
-/// function waits when the server gives no hint.
-fn report(
-    provider: &FakeProvider,
-    started: Instant,
-    backoff: &str,
-    result: &Result<String, LlmError>,
-) {
-    let took = started.elapsed();
-    let log = provider.log.lock().unwrap();
-    for (i, exchange) in log.iter().enumerate() {
-        let at = exchange.sent.saturating_duration_since(started);
-        let key = &exchange.idempotency_key[..8];
-        let answer = match exchange.script {
-            Script::Ok(_) => "200 OK".to_owned(),
-            Script::Fail(code, None) => format!("{code} {}", reason_phrase(code)),
-            Script::Fail(code, Some(hint)) => {
-                format!("{code} {}, retry-after-ms: {hint}", reason_phrase(code))
-            }
-            Script::Hang => "no answer".to_owned(),
-        };
-        let answer = if exchange.answered {
-            answer
-        } else {
-            let waited = exchange
-                .ended
-                .unwrap_or_else(Instant::now)
-                .saturating_duration_since(exchange.sent);
-            format!("{answer}: cut by attempt_timeout after {}", ms(waited))
-        };
-        println!(
-            "    attempt {}/{}  at +{:<6} key {key}…  -> {answer}",
-            exchange.attempt,
-            exchange.max_attempts,
-            ms(at)
-        );
-        if let (Some(ended), Some(next)) = (exchange.ended, log.get(i + 1)) {
-            let wait = next.sent.saturating_duration_since(ended);
-            let why = match exchange.script {
-                Script::Fail(_, Some(hint)) => {
-                    format!("the server asked for {hint}ms; never sooner, at most 10% later")
-                }
-                Script::Fail(code, None) => format!(
-                    "{backoff} after a {code} ({})",
-                    ErrorClass::from_status(code)
-                ),
-                Script::Hang => {
-                    format!("{backoff} after a Timeout (which has its own cap: 2 attempts)")
-                }
-                Script::Ok(_) => String::new(),
-            };
-            println!("        waited {:>5}: {why}", ms(wait));
+/// What the server saw of each call made since `mark`, grouped by idempotency key.
+fn print_requests(server: &MockLlm, mark: usize, started: mock_llm::Instant) {
+    let records = server.requests();
+    let records = records.get(mark..).unwrap_or_default();
+    let mut keys: Vec<&str> = Vec::new();
+    for record in records {
+        let key = record.idempotency_key.as_deref().unwrap_or("-");
+        if !keys.contains(&key) {
+            keys.push(key);
         }
     }
-    let keys_agree = log
-        .windows(2)
-        .all(|w| w[0].idempotency_key == w[1].idempotency_key);
-    let attempts = log.len();
-    match result {
-        Ok(text) => println!(
-            "    => Ok after {attempts} attempt(s) in {}: {text}",
-            ms(took)
-        ),
-        Err(error) => println!(
-            "    => Err after {attempts} attempt(s) in {}: {error} [class {}]",
-            ms(took),
-            error.class()
-        ),
-    }
-    if attempts > 1 {
+    for key in keys {
+        let call: Vec<&RequestRecord> = records
+            .iter()
+            .filter(|r| r.idempotency_key.as_deref().unwrap_or("-") == key)
+            .collect();
         println!(
-            "    idempotency key {} {}",
-            log[0].idempotency_key,
-            if keys_agree {
-                "sent on every attempt"
-            } else {
-                "CHANGED between attempts"
+            "    call with idempotency key {}…",
+            &key[..key.len().min(8)]
+        );
+        for (i, record) in call.iter().enumerate() {
+            let at = record.arrived.saturating_duration_since(started);
+            let answer = match (record.status, record.replayed, record.disconnected) {
+                (_, true, _) => {
+                    "200 replayed from the first attempt's work (not billed again)".to_owned()
+                }
+                (_, _, true) => "connection dropped".to_owned(),
+                (Some(status), _, _) => format!("{status}"),
+                (None, _, _) => "no answer in time".to_owned(),
+            };
+            let fault = record
+                .fault
+                .as_deref()
+                .map(|f| format!(" [{f}]"))
+                .unwrap_or_default();
+            println!(
+                "      attempt {} at +{:<6} -> {answer}{fault}",
+                record.stainless_retry_count.map_or(1, |n| n + 1),
+                ms(at)
+            );
+            if let Some(next) = call.get(i + 1) {
+                let gap = next.arrived.saturating_duration_since(record.arrived);
+                let why = match record.hint {
+                    Some(hint) => format!("the server asked for {}: never sooner", ms(hint)),
+                    None => "backoff with jitter".to_owned(),
+                };
+                println!("          next attempt {} later ({why})", ms(gap));
             }
-        );
+        }
     }
-    println!();
 }
 
-/// Runs one scripted call of `chat` and prints its report.
-async fn scenario_chat(
+fn outcome(result: &Result<String, HttpError>) -> String {
+    match result {
+        Ok(text) => format!("Ok: {text}"),
+        Err(error) => format!("Err [{}]: {error}", error.class()),
+    }
+}
+
+async fn scene(
     title: &str,
-    script: &[Script],
-    prompt: &str,
-    expected_attempts: usize,
-    ok: bool,
-) {
+    server: &MockLlm,
+    faults: &[Fault],
+    call: impl std::future::Future<Output = Result<String, HttpError>>,
+) -> Result<String, HttpError> {
     println!("{title}");
-    let provider = FakeProvider::new(script);
-    let started = Instant::now();
-    let result = chat(&provider, prompt).await;
-    report(
-        &provider,
-        started,
-        "exponential backoff (50ms, doubling, full jitter)",
-        &result,
-    );
-    check(&provider, &result, expected_attempts, ok);
+    let mark = server.requests().len();
+    server.push_all(faults.iter().cloned());
+    let started = mock_llm::Instant::now();
+    let result = call.await;
+    print_requests(server, mark, started);
+    println!("    => {} in {}\n", outcome(&result), ms(started.elapsed()));
+    result
 }
 
-fn check(
-    provider: &FakeProvider,
-    result: &Result<String, LlmError>,
-    expected_attempts: usize,
-    ok: bool,
-) {
-    let attempts = provider.log.lock().unwrap().len();
-    assert_eq!(
-        (attempts, result.is_ok()),
-        (expected_attempts, ok),
-        "unexpected outcome: {result:?}"
-    );
-}
-
-// ===== The run =====
-
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
-    // The runtime reports every failed attempt and every give-up through `tracing`.
-    tracing_subscriber::fmt()
-        .compact()
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::INFO)
-        .init();
-
-    let run = Instant::now();
-
-    scenario_chat(
-        "1. Rate limited: a 429 asking for 150ms, then success",
-        &[Script::Fail(429, Some("150")), Script::Ok("Bonjour !")],
-        "Say hello in French",
-        2,
-        true,
-    )
-    .await;
-
-    scenario_chat(
-        "2. Overloaded: 503 twice, then success",
-        &[
-            Script::Fail(503, None),
-            Script::Fail(503, None),
-            Script::Ok("Paris"),
-        ],
-        "Capital of France?",
-        3,
-        true,
-    )
-    .await;
-
-    scenario_chat(
-        "3. A request that hangs: cut after 250ms (attempt_timeout), retried, then success",
-        &[Script::Hang, Script::Ok("42")],
-        "The answer?",
-        2,
-        true,
-    )
-    .await;
-
-    scenario_chat(
-        "4. Bad API key: a 401 is never retried (the same request would fail the same way)",
-        &[Script::Fail(401, None), Script::Ok("never sent")],
-        "Anything",
-        1,
-        false,
-    )
-    .await;
-
-    println!("5. An outage: 500, 502, 500: embed() gives up after its 3 attempts");
-    let provider = FakeProvider::new(&[
-        Script::Fail(500, None),
-        Script::Fail(502, None),
-        Script::Fail(500, None),
-    ]);
-    let started = Instant::now();
-    let result = embed(&provider, "some text").await;
-    report(&provider, started, "fixed 100ms wait (no jitter)", &result);
-    check(&provider, &result, 3, false);
-
-    print_statistics();
-    println!();
-    println!("Done in {}.", ms(run.elapsed()));
-}
-
-/// Counters per retried function, tenacity-style.
-fn print_statistics() {
-    println!("Statistics (retry_runtime::statistics()):");
+fn print_statistics(stats: &Statistics) {
+    let succeeded = stats.first_try_successes + stats.successes_after_retry;
+    #[allow(clippy::cast_precision_loss)]
+    let success_rate = if stats.calls == 0 {
+        0.0
+    } else {
+        100.0 * succeeded as f64 / stats.calls as f64
+    };
     println!(
-        "    {:<20} {:>5} {:>8} {:>9} {:>11} {:>7} {:>7} {:>10}",
-        "function",
-        "calls",
-        "attempts",
-        "first-try",
-        "after-retry",
-        "gave-up",
-        "slept",
-        "retry-rate"
+        "  {:<44} calls {:>2}  succeeded {:>2} ({success_rate:>3.0}%)  retries {:>2}  after retry {:>2}  fallbacks {:>2}",
+        stats.name,
+        stats.calls,
+        succeeded,
+        stats.attempts.saturating_sub(stats.calls),
+        stats.successes_after_retry,
+        stats.fallbacks,
     );
-    for stats in retry_runtime::statistics() {
+    let give_ups: Vec<String> = GiveUpReason::ALL
+        .iter()
+        .filter(|&&reason| stats.gave_up(reason) > 0)
+        .map(|&reason| format!("{reason}: {}", stats.gave_up(reason)))
+        .collect();
+    if !give_ups.is_empty() {
+        println!("  {:<44} gave up: {}", "", give_ups.join(", "));
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+
+    if let Ok(api_key) = std::env::var("OPENAI_API_KEY") {
+        return real_endpoint(http, api_key).await;
+    }
+
+    let primary = MockLlm::builder().start().await?;
+    let backup = MockLlm::builder().start().await?;
+    let limited = MockLlm::builder().capacity(20.0).burst(2).start().await?;
+    let llm = Arc::new(Llm {
+        http,
+        primary: primary.base_url(),
+        backup: backup.base_url(),
+        api_key: None,
+        model: "mock-model".to_owned(),
+    });
+    println!(
+        "Embedded provider at {}, backup at {}\n",
+        primary.base_url(),
+        backup.base_url()
+    );
+
+    let hint = Fault::retry_after_ms(250);
+    scene(
+        "1. Rate limited: a 429 with `retry-after-ms: 250`",
+        &primary,
+        &[hint],
+        llm.complete("hello"),
+    )
+    .await?;
+    scene(
+        "2. A provider blip: 503, then Anthropic's 529",
+        &primary,
+        &[Fault::status(503), Fault::overloaded()],
+        llm.complete("blip"),
+    )
+    .await?;
+    scene(
+        "3. A response slower than attempt_timeout (300ms): the server did the work; the retry, with the same key, gets it without a second bill",
+        &primary,
+        &[Fault::slow(Duration::from_secs(2))],
+        llm.complete("slow"),
+    )
+    .await?;
+    let auth = scene(
+        "4. An auth error: 401 is never retried (and Auth does not fall back)",
+        &primary,
+        &[Fault::status(401)],
+        llm.complete("auth"),
+    )
+    .await;
+    assert!(auth.is_err());
+
+    println!("5. A burst of 8 calls into a provider that takes 20 requests/s (burst 2)");
+    let burst_llm = Arc::new(Llm {
+        http: llm.http.clone(),
+        primary: limited.base_url(),
+        backup: backup.base_url(),
+        api_key: None,
+        model: "mock-model".to_owned(),
+    });
+    let started = Instant::now();
+    let backup_before = backup.stats().billed;
+    let mut burst = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let llm = Arc::clone(&burst_llm);
+        burst.spawn(async move { llm.complete(&format!("burst {i}")).await });
+    }
+    let mut ok = 0;
+    while let Some(result) = burst.join_next().await {
+        ok += usize::from(matches!(result, Ok(Ok(_))));
+    }
+    let seen = limited.stats();
+    println!(
+        "    => {ok}/8 succeeded in {} ({} served by the backup after 6 rate-limited attempts); the provider saw {} requests ({} answered 429 with an honest hint); retries sooner than it allowed: {}\n",
+        ms(started.elapsed()),
+        backup.stats().billed - backup_before,
+        seen.received,
+        seen.capacity_rejections,
+        seen.early_retries
+    );
+
+    println!("6. An outage: every request to the primary answers 503");
+    primary.set_outage(Some(Fault::status(503)));
+    for i in 1..=3 {
+        let mark = primary.requests().len();
+        let started = Instant::now();
+        let result = llm.complete(&format!("during the outage {i}")).await;
+        let reached = primary.requests().len() - mark;
         println!(
-            "    {:<20} {:>5} {:>8} {:>9} {:>11} {:>7} {:>7} {:>10.2}",
-            stats.name,
-            stats.calls,
-            stats.attempts,
-            stats.first_try_successes,
-            stats.successes_after_retry,
-            stats.gave_up_total(),
-            ms(stats.slept),
-            stats.retry_rate()
+            "    call {i}: {reached} request(s) reached the primary; breaker {}; => {} in {}",
+            PRIMARY_BREAKER.state().as_str(),
+            outcome(&result),
+            ms(started.elapsed())
         );
     }
-    if let Some(chat) = retry_runtime::statistics_for("chat") {
-        let failures: Vec<String> = ErrorClass::ALL
-            .into_iter()
-            .filter(|class| chat.failures_of(*class) > 0)
-            .map(|class| format!("{class} {}", chat.failures_of(class)))
-            .collect();
-        let give_ups: Vec<String> = GiveUpReason::ALL
-            .into_iter()
-            .filter(|reason| chat.gave_up(*reason) > 0)
-            .map(|reason| format!("{reason} {}", chat.gave_up(reason)))
-            .collect();
-        println!();
+    primary.set_outage(None);
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let result = llm.complete("after the outage").await;
+    println!(
+        "    the provider recovers; after the break a probe goes through: breaker {} => {}\n",
+        PRIMARY_BREAKER.state().as_str(),
+        outcome(&result)
+    );
+
+    println!("7. A retry budget running dry: summaries during another outage");
+    primary.set_outage(Some(Fault::status(503)));
+    for i in 1..=4 {
+        let mark = primary.requests().len();
+        let result = llm.summarize(&format!("text {i}")).await;
         println!(
-            "statistics_for(\"chat\"): failed attempts by class: {}",
-            failures.join(", ")
-        );
-        println!(
-            "                        give-ups by reason: {}",
-            give_ups.join(", ")
+            "    summary {i}: {} attempt(s) => {}",
+            primary.requests().len() - mark,
+            outcome(&result)
         );
     }
+    primary.set_outage(None);
+
+    println!("\nTotals");
+    for function in ["complete", "complete_on_backup", "summarize"] {
+        if let Some(stats) = statistics_for(&format!("quickstart::{function}")) {
+            print_statistics(&stats);
+        }
+    }
+    for (name, server) in [
+        ("primary", &primary),
+        ("backup", &backup),
+        ("rate-limited", &limited),
+    ] {
+        let stats = server.stats();
+        println!(
+            "  provider {name:<13} requests {:>3}  billed {:>3}  replayed {:>2}  early retries {}",
+            stats.received, stats.billed, stats.replayed, stats.early_retries
+        );
+    }
+    Ok(())
+}
+
+/// The same functions against a real endpoint.
+async fn real_endpoint(
+    http: reqwest::Client,
+    api_key: String,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let base =
+        std::env::var("OPENAI_BASE_URL").unwrap_or_else(|_| "https://api.openai.com/v1".to_owned());
+    let llm = Llm {
+        http,
+        primary: base.clone(),
+        backup: base.clone(),
+        api_key: Some(api_key),
+        model: std::env::var("OPENAI_MODEL").unwrap_or_else(|_| "gpt-4o-mini".to_owned()),
+    };
+    println!("Calling {base} with model {}\n", llm.model);
+    for prompt in ["Say hello in five words.", "Name one prime number."] {
+        let started = Instant::now();
+        let result = llm.complete(prompt).await;
+        println!(
+            "{prompt}\n    => {} in {}\n",
+            outcome(&result),
+            ms(started.elapsed())
+        );
+    }
+    if let Some(stats) = statistics_for("quickstart::complete") {
+        print_statistics(&stats);
+    }
+    Ok(())
 }

@@ -43,6 +43,12 @@ pub(crate) struct RetryArgs {
     pub(crate) deadline: Option<Arg<DurationLit>>,
     pub(crate) attempt_timeout: Option<Arg<DurationLit>>,
     pub(crate) max_retry_after: Option<Arg<DurationLit>>,
+    // Evaluated per call in the function's scope; anything that derefs to a
+    // `CircuitBreaker` / `RetryBudget`.
+    pub(crate) circuit_breaker: Option<Arg<Expr>>,
+    pub(crate) budget: Option<Arg<Expr>>,
+    pub(crate) fallback: Option<Arg<Path>>,
+    pub(crate) fallback_on: Option<Arg<Vec<Ident>>>,
     pub(crate) krate: Option<Arg<Path>>,
 }
 
@@ -87,6 +93,10 @@ struct Slots {
     deadline: Slot<DurationLit>,
     attempt_timeout: Slot<DurationLit>,
     max_retry_after: Slot<DurationLit>,
+    circuit_breaker: Slot<Expr>,
+    budget: Slot<Expr>,
+    fallback: Slot<Path>,
+    fallback_on: Slot<Vec<Ident>>,
     krate: Slot<Path>,
 }
 
@@ -100,6 +110,10 @@ impl RetryArgs {
             deadline: Slot::new(),
             attempt_timeout: Slot::new(),
             max_retry_after: Slot::new(),
+            circuit_breaker: Slot::new(),
+            budget: Slot::new(),
+            fallback: Slot::new(),
+            fallback_on: Slot::new(),
             krate: Slot::new(),
         };
         for segment in split_arguments(tokens) {
@@ -121,6 +135,10 @@ impl RetryArgs {
             deadline: slots.deadline.get(),
             attempt_timeout: slots.attempt_timeout.get(),
             max_retry_after: slots.max_retry_after.get(),
+            circuit_breaker: slots.circuit_breaker.get(),
+            budget: slots.budget.get(),
+            fallback: slots.fallback.get(),
+            fallback_on: slots.fallback_on.get(),
             krate: slots.krate.get(),
         }
     }
@@ -175,11 +193,6 @@ fn parse_argument(cx: &Ctxt, slots: &mut Slots, input: ParseStream) -> syn::Resu
         return Err(err);
     };
     let name = key.to_string();
-    if kw::RESERVED.contains(&name.as_str()) {
-        cx.error_at(key.span(), format!("`{name}` is not supported yet"));
-        skip_rest(input);
-        return Ok(());
-    }
     let Some(&(_, example)) = kw::KEYS.iter().find(|&&(k, _)| k == name) else {
         let keys = || kw::KEYS.iter().map(|&(k, _)| k);
         let expected = format!("one of {}", kw::one_of(keys()));
@@ -241,6 +254,14 @@ fn parse_argument(cx: &Ctxt, slots: &mut Slots, input: ParseStream) -> syn::Resu
         kw::MAX_RETRY_AFTER => slots
             .max_retry_after
             .set(cx, key, duration::parse(cx, &expr)),
+        // circuit_breaker = OPENAI_BREAKER
+        kw::CIRCUIT_BREAKER => slots.circuit_breaker.set(cx, key, Some(expr)),
+        // budget = BUDGETS.for_key(&user_id)
+        kw::BUDGET => slots.budget.set(cx, key, Some(expr)),
+        // fallback = ask_claude, fallback = Self::ask_claude
+        kw::FALLBACK => slots.fallback.set(cx, key, fallback(cx, &expr)),
+        // fallback_on = [Overloaded, Server]
+        kw::FALLBACK_ON => slots.fallback_on.set(cx, key, fallback_on(cx, &expr)),
         _ => cx.error_at(key.span(), format!("`{name}` is not handled")),
     }
     Ok(())
@@ -427,4 +448,61 @@ fn on_class(cx: &Ctxt, elem: &Expr) -> Option<OnClass> {
         name: name.clone(),
         max_attempts,
     })
+}
+
+// fallback = ask_claude: a path to a function with the same parameters and
+// return type.
+fn fallback(cx: &Ctxt, expr: &Expr) -> Option<Path> {
+    match unwrap_group(expr) {
+        Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => Some(p.path.clone()),
+        _ => {
+            cx.error_spanned_by(
+                expr,
+                "expected a path to a function with the same parameters and return type, as in `fallback = ask_claude` or `fallback = Self::ask_claude`",
+            );
+            None
+        }
+    }
+}
+
+// fallback_on = [Overloaded, Server, Client]: every class may be named here,
+// the never-retried ones included.
+fn fallback_on(cx: &Ctxt, expr: &Expr) -> Option<Vec<Ident>> {
+    let Expr::Array(array) = unwrap_group(expr) else {
+        cx.error_spanned_by(
+            expr,
+            "expected a list of error classes, as in `fallback_on = [Overloaded, Server]`",
+        );
+        return None;
+    };
+    let mut classes: Vec<Ident> = Vec::new();
+    let mut ok = true;
+    for elem in &array.elems {
+        let Some(name) = single_ident(elem) else {
+            cx.error_spanned_by(elem, "expected an error class, as in `Overloaded`");
+            ok = false;
+            continue;
+        };
+        let text = name.to_string();
+        if !kw::ALL_CLASSES.contains(&text.as_str()) {
+            let classes = kw::ALL_CLASSES.iter().copied();
+            let expected = format!("one of {}", kw::one_of(classes.clone()));
+            let msg = kw::unknown(
+                "error class",
+                &text,
+                kw::did_you_mean(&text, classes),
+                &expected,
+            );
+            cx.error_at(name.span(), msg);
+            ok = false;
+            continue;
+        }
+        if classes.iter().any(|c| c == name) {
+            cx.error_at(name.span(), format!("duplicate error class `{name}`"));
+            ok = false;
+            continue;
+        }
+        classes.push(name.clone());
+    }
+    ok.then_some(classes)
 }

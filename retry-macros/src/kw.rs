@@ -9,6 +9,10 @@ pub(crate) const ON: &str = "on";
 pub(crate) const DEADLINE: &str = "deadline";
 pub(crate) const ATTEMPT_TIMEOUT: &str = "attempt_timeout";
 pub(crate) const MAX_RETRY_AFTER: &str = "max_retry_after";
+pub(crate) const CIRCUIT_BREAKER: &str = "circuit_breaker";
+pub(crate) const BUDGET: &str = "budget";
+pub(crate) const FALLBACK: &str = "fallback";
+pub(crate) const FALLBACK_ON: &str = "fallback_on";
 pub(crate) const CRATE: &str = "crate";
 
 // Every key with the shape of its value, used when a value is missing.
@@ -20,12 +24,12 @@ pub(crate) const KEYS: &[(&str, &str)] = &[
     (DEADLINE, "deadline = 10s"),
     (ATTEMPT_TIMEOUT, "attempt_timeout = 30s"),
     (MAX_RETRY_AFTER, "max_retry_after = 120s"),
+    (CIRCUIT_BREAKER, "circuit_breaker = OPENAI_BREAKER"),
+    (BUDGET, "budget = RETRY_BUDGET"),
+    (FALLBACK, "fallback = ask_claude"),
+    (FALLBACK_ON, "fallback_on = [Overloaded, Server]"),
     (CRATE, "crate = ::retry_runtime"),
 ];
-
-// Part of the design, not of this release: named so that using one gets a
-// clear message instead of "unknown key".
-pub(crate) const RESERVED: &[&str] = &["circuit_breaker", "budget", "fallback", "fallback_on"];
 
 // `wait = ...` functions, with how each is called.
 pub(crate) const FIXED: &str = "fixed";
@@ -53,6 +57,20 @@ pub(crate) const CLASSES: &[&str] = &[
     "Timeout",
     "Network",
     "Conflict",
+    "Other",
+];
+
+// Every class, for `fallback_on = [...]`, which may name the never-retried
+// ones on purpose (a context-length error sent to a bigger model).
+pub(crate) const ALL_CLASSES: &[&str] = &[
+    "RateLimit",
+    "Overloaded",
+    "Server",
+    "Timeout",
+    "Network",
+    "Conflict",
+    "Client",
+    "Auth",
     "Other",
 ];
 

@@ -23,6 +23,13 @@ impl RetryArgs {
                 );
             }
         }
+        // fallback_on = [..] without fallback = ..
+        if let (Some(on), None) = (&self.fallback_on, &self.fallback) {
+            cx.error_at(
+                on.key.span(),
+                "`fallback_on` needs a `fallback = path` to fall back to",
+            );
+        }
         // attempt_timeout = 30s on a sync fn
         if let Some(timeout) = &self.attempt_timeout {
             if !func.is_async() {

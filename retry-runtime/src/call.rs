@@ -24,7 +24,12 @@ use tracing::field;
 use crate::context::{self, AttemptCtx};
 use crate::strategy::{self, Failure, TimeLeft, Verdict};
 use crate::wait::Backoff;
-use crate::{clock, stats, testing, Classify, Elapsed, GiveUpReason, RetryPolicy};
+use crate::{
+    clock, stats, testing, Classify, Elapsed, ErrorClass, GiveUpReason, RetryBudget, RetryPolicy,
+};
+
+mod shared;
+pub use shared::{as_breaker, as_budget, AsBreaker, AsBudget, CircuitOpenInto};
 
 /// The result type of a retried function: `Result<T, E>`, under any alias.
 #[diagnostic::on_unimplemented(
@@ -94,6 +99,10 @@ struct Slow {
     cut: Option<Elapsed>,
     /// When the running retry began, under a deadline.
     attempt_started: Option<Instant>,
+    /// The circuit breaker refused the attempt that just ended.
+    refused: bool,
+    /// The class of the latest failure, for `fallback_on`.
+    last_class: Option<ErrorClass>,
 }
 
 impl Slow {
@@ -104,6 +113,8 @@ impl Slow {
             durations: RecentDurations::default(),
             cut: None,
             attempt_started: None,
+            refused: false,
+            last_class: None,
         })
     }
 }
@@ -245,7 +256,7 @@ where
             self.policy.counters().first_try_success();
             return Step::Return(outcome);
         }
-        self.decide_after_failure(outcome)
+        self.decide_after_failure(outcome, None)
     }
 
     /// Sleeps (blocking) before the next attempt.
@@ -307,7 +318,7 @@ where
 
     #[cold]
     #[inline(never)]
-    fn decide_after_failure(&mut self, outcome: R) -> Step<R> {
+    fn decide_after_failure(&mut self, outcome: R, budget: Option<&RetryBudget>) -> Step<R> {
         let counters = self.policy.counters();
         let started = if self.ctx.number() == 1 {
             self.ctx.started.get()
@@ -345,11 +356,13 @@ where
             slow.durations.push(took);
         }
         let cut = slow.cut.take();
+        let refused = slow.refused;
         let class = if cut.is_some() {
-            crate::ErrorClass::Timeout
+            ErrorClass::Timeout
         } else {
             error.class()
         };
+        slow.last_class = Some(class);
         counters.failure(class);
         let failure = Failure {
             class,
@@ -360,7 +373,12 @@ where
             },
             inner_gave_up,
         };
-        let verdict = if cut.is_some_and(|elapsed| elapsed.is_deadline()) {
+        let verdict = if refused {
+            Verdict::GiveUp {
+                reason: GiveUpReason::CircuitOpen,
+                cap: max_attempts,
+            }
+        } else if cut.is_some_and(|elapsed| elapsed.is_deadline()) {
             Verdict::GiveUp {
                 reason: GiveUpReason::Deadline,
                 cap: max_attempts,
@@ -373,7 +391,15 @@ where
             let Some(backoff) = slow.backoff.as_mut() else {
                 unreachable!("made above on the first failure")
             };
-            strategy::judge(policy, number, failure, time, backoff)
+            match strategy::judge(policy, number, failure, time, backoff) {
+                Verdict::Retry { cap, .. } if budget.is_some_and(|b| !b.try_withdraw()) => {
+                    Verdict::GiveUp {
+                        reason: GiveUpReason::BudgetSpent,
+                        cap,
+                    }
+                }
+                verdict => verdict,
+            }
         };
         match verdict {
             Verdict::Retry { wait, reason, cap } => {

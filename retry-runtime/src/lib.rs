@@ -53,18 +53,24 @@
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
+mod breaker;
+mod budget;
 mod call;
 mod classify;
 mod clock;
 mod context;
 mod elapsed;
 pub mod hint;
+#[cfg(feature = "http")]
+pub mod http;
 mod policy;
 mod stats;
 mod strategy;
 pub mod testing;
 mod wait;
 
+pub use breaker::{BreakerPermit, BreakerSnapshot, BreakerState, CircuitBreaker, CircuitOpen};
+pub use budget::{BudgetSnapshot, KeyedBudgets, RetryBudget};
 pub use classify::{ClassSet, Classify, ErrorClass};
 pub use context::{attempt, Attempt, IdempotencyKey};
 pub use elapsed::Elapsed;
@@ -81,7 +87,10 @@ pub use retry_macros::retry;
 pub mod __private {
     #[cfg(feature = "tokio")]
     pub use crate::call::TimedAttempting;
-    pub use crate::call::{Attempting, Call, RetryResult, Sleeping, Step, TimeoutInto};
+    pub use crate::call::{
+        as_breaker, as_budget, AsBreaker, AsBudget, Attempting, Call, CircuitOpenInto, RetryResult,
+        Sleeping, Step, TimeoutInto,
+    };
     pub use crate::{ClassSet, Elapsed, ErrorClass, Jitter, RetryPolicy, Wait};
     pub use core::clone::Clone;
     pub use core::future::Future;

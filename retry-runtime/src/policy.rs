@@ -62,6 +62,7 @@ pub struct RetryPolicy {
     attempt_timeout: Option<Duration>,
     max_retry_after: Duration,
     jitter_seed: Option<u64>,
+    fallback_on: ClassSet,
     counters: Counters,
 }
 
@@ -82,6 +83,7 @@ impl RetryPolicy {
             attempt_timeout: None,
             max_retry_after: Duration::from_secs(120),
             jitter_seed: None,
+            fallback_on: ClassSet::TRANSIENT,
             counters: Counters::new(),
         }
     }
@@ -160,6 +162,30 @@ impl RetryPolicy {
     pub const fn jitter_seed(mut self, seed: u64) -> Self {
         self.jitter_seed = Some(seed);
         self
+    }
+
+    /// The classes whose final error hands the call to its fallback (`fallback = path` in the
+    /// attribute); by default every transient class. An open circuit breaker always falls back.
+    /// Unlike `on`, this may name `Client` or `Auth`: a request too long for one model can be
+    /// sent to a bigger one on purpose.
+    ///
+    /// ```
+    /// use retry_runtime::{ClassSet, ErrorClass, RetryPolicy};
+    ///
+    /// let policy = RetryPolicy::new().fallback_on(ClassSet::EMPTY.with(ErrorClass::Client));
+    /// assert!(policy.falls_back_on(ErrorClass::Client));
+    /// assert!(!policy.falls_back_on(ErrorClass::Server));
+    /// ```
+    #[must_use]
+    pub const fn fallback_on(mut self, classes: ClassSet) -> Self {
+        self.fallback_on = classes;
+        self
+    }
+
+    /// Whether a call that gave up on an error of `class` goes to its fallback.
+    #[must_use]
+    pub const fn falls_back_on(&self, class: ErrorClass) -> bool {
+        self.fallback_on.contains(class)
     }
 
     /// The policy's name.

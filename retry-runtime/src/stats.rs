@@ -28,16 +28,22 @@ pub enum GiveUpReason {
     /// A retried call inside this one already retried this error to exhaustion: retrying it
     /// again here would multiply the attempts.
     AlreadyRetried,
+    /// The call's [`RetryBudget`](crate::RetryBudget) had no retry left.
+    BudgetSpent,
+    /// The call's [`CircuitBreaker`](crate::CircuitBreaker) was open: the attempt was not made.
+    CircuitOpen,
 }
 
 impl GiveUpReason {
     /// Every reason, in declaration order.
-    pub const ALL: [GiveUpReason; 5] = [
+    pub const ALL: [GiveUpReason; 7] = [
         GiveUpReason::NotRetryable,
         GiveUpReason::Exhausted,
         GiveUpReason::Deadline,
         GiveUpReason::HintTooLong,
         GiveUpReason::AlreadyRetried,
+        GiveUpReason::BudgetSpent,
+        GiveUpReason::CircuitOpen,
     ];
 
     /// A short name for logs and metric labels.
@@ -49,6 +55,8 @@ impl GiveUpReason {
             GiveUpReason::Deadline => "deadline",
             GiveUpReason::HintTooLong => "retry_after_too_long",
             GiveUpReason::AlreadyRetried => "already_retried",
+            GiveUpReason::BudgetSpent => "budget_spent",
+            GiveUpReason::CircuitOpen => "circuit_open",
         }
     }
 }
@@ -84,11 +92,13 @@ pub struct Statistics {
     /// Calls that succeeded after one or more retries.
     pub successes_after_retry: u64,
     /// Calls that gave up, by reason (indexed as [`GiveUpReason::ALL`]).
-    pub give_ups: [u64; 5],
+    pub give_ups: [u64; 7],
     /// Failed attempts by class (indexed as [`ErrorClass::ALL`]).
     pub failures: [u64; 9],
     /// Time spent waiting between attempts, in all.
     pub slept: Duration,
+    /// Calls that gave up and were handed to their `fallback`.
+    pub fallbacks: u64,
 }
 
 impl Statistics {
@@ -140,9 +150,10 @@ pub(crate) struct Counters {
     /// Attempts of calls whose first attempt failed.
     later_attempts: AtomicU64,
     successes_after_retry: AtomicU64,
-    give_ups: [AtomicU64; 5],
+    give_ups: [AtomicU64; 7],
     failures: [AtomicU64; 9],
     slept_nanos: AtomicU64,
+    fallbacks: AtomicU64,
     registered: AtomicBool,
 }
 
@@ -153,9 +164,10 @@ impl Counters {
             failed_first: AtomicU64::new(0),
             later_attempts: AtomicU64::new(0),
             successes_after_retry: AtomicU64::new(0),
-            give_ups: [const { AtomicU64::new(0) }; 5],
+            give_ups: [const { AtomicU64::new(0) }; 7],
             failures: [const { AtomicU64::new(0) }; 9],
             slept_nanos: AtomicU64::new(0),
+            fallbacks: AtomicU64::new(0),
             registered: AtomicBool::new(false),
         }
     }
@@ -188,6 +200,10 @@ impl Counters {
         self.give_ups[reason as usize].fetch_add(1, Relaxed);
     }
 
+    pub(crate) fn fell_back(&self) {
+        self.fallbacks.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn slept(&self, wait: Duration) {
         let nanos = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
         self.slept_nanos.fetch_add(nanos, Relaxed);
@@ -205,6 +221,7 @@ impl Counters {
             give_ups: self.give_ups.each_ref().map(|c| c.load(Relaxed)),
             failures: self.failures.each_ref().map(|c| c.load(Relaxed)),
             slept: Duration::from_nanos(self.slept_nanos.load(Relaxed)),
+            fallbacks: self.fallbacks.load(Relaxed),
         }
     }
 
@@ -398,9 +415,10 @@ mod tests {
             attempts: 15,
             first_try_successes: 6,
             successes_after_retry: 3,
-            give_ups: [0, 1, 0, 0, 0],
+            give_ups: [0, 1, 0, 0, 0, 0, 0],
             failures: [0; 9],
             slept: Duration::ZERO,
+            fallbacks: 0,
         };
         assert!((stats.retry_rate() - 0.5).abs() < 1e-9);
         assert!((stats.success_after_retry_rate() - 0.75).abs() < 1e-9);

@@ -10,6 +10,7 @@ mod deadline;
 mod hints;
 mod nesting;
 mod observability;
+mod shared_state;
 mod strategy;
 mod testing_aids;
 mod waits;

@@ -60,7 +60,8 @@ pub(super) fn expand(args: &RetryArgs, func: RetryFn, rt: &Runtime) -> TokenStre
         inside,
         rename_self: must_rename,
         owned,
-    } = params::rewrite(&mut sig, rt);
+        forward,
+    } = params::rewrite(&mut sig, rt, args.fallback.is_some());
     if must_rename {
         rename_self(&mut body);
     }
@@ -117,8 +118,12 @@ pub(super) fn expand(args: &RetryArgs, func: RetryFn, rt: &Runtime) -> TokenStre
         ..
     } = &calls;
     let run = calls.run(is_async, &attempt);
-    let decide = calls.decide(&outcome);
+    let shared = Shared::new(args, rt);
+    let run = shared.guard(&calls, run);
+    let decide = shared.decide(&calls, &outcome);
     let sleep = calls.sleep(is_async, &d);
+    let on_return = shared.on_return(&calls, rt, is_async, &r, &forward);
+    let shared_lets = &shared.lets;
     // The body only borrows arguments taken by value (to clone them per
     // attempt), which that lint would blame on the user.
     let allow = owned.then(|| quote!(#[allow(clippy::needless_pass_by_value)]));
@@ -129,17 +134,178 @@ pub(super) fn expand(args: &RetryArgs, func: RetryFn, rt: &Runtime) -> TokenStre
             #policy
             #check_return
             #check_timeout
+            #shared_lets
             let mut #call = #new;
             loop {
                 #before
                 let #outcome = #run;
                 match #decide {
-                    #p::Step::Return(#r) => return #r,
+                    #p::Step::Return(#r) => #on_return,
                     #p::Step::Wait(#d) => #sleep,
                 }
             }
         }
     }
+}
+
+// The shared state and fallback of a call, when the attribute names them.
+//
+// Input:
+//     #[retry(circuit_breaker = BREAKER, budget = BUDGETS.for_key(user), fallback = backup)]
+//
+// Output (before the call starts; evaluated once per call, in the function's
+// scope, borrowed so that a field or a guard works as well as a `static`):
+//     let __retry_breaker = &(BREAKER);
+//     let __retry_budget = &(BUDGETS.for_key(user));
+//
+// Output (the attempt, when there is a breaker: an open breaker refuses it,
+// and the call gets its error built from `CircuitOpen`):
+//     match Call::admit(&mut __retry_call, as_breaker(__retry_breaker)) {
+//         Ok(__retry_permit) => {
+//             let __retry_outcome = <the attempt>;
+//             Call::settle(&mut __retry_call, __retry_permit, &__retry_outcome);
+//             __retry_outcome
+//         }
+//         Err(__retry_refused) => __retry_refused,
+//     }
+//
+// Output (the decision, with a budget):
+//     Call::decide_budgeted(&mut __retry_call, __retry_outcome, as_budget(__retry_budget))
+//
+// Output (the return, with a fallback: the same arguments, forwarded):
+//     Step::Return(__retry_r) => {
+//         if Call::falls_back(&mut __retry_call, &__retry_r) {
+//             return Call::fall_back(&mut __retry_call, || backup(client, prompt));
+//         }
+//         return __retry_r;
+//     }
+struct Shared<'a> {
+    lets: TokenStream,
+    breaker: Option<(Use, Ident)>,
+    budget: Option<(Use, Ident)>,
+    fallback: Option<&'a syn::Path>,
+}
+
+impl<'a> Shared<'a> {
+    fn new(args: &'a RetryArgs, rt: &Runtime) -> Self {
+        let mut lets = TokenStream::new();
+        let mut bind = |arg: &Option<crate::args::Arg<syn::Expr>>, name: &str| {
+            arg.as_ref().map(|arg| {
+                let at = Use::new(rt, arg.key.span());
+                let local = Ident::new(name, at.span);
+                let expr = &arg.value;
+                lets.extend(quote_spanned!(at.span=> let #local = &(#expr);));
+                (at, local)
+            })
+        };
+        let breaker = bind(&args.circuit_breaker, "__retry_breaker");
+        let budget = bind(&args.budget, "__retry_budget");
+        Shared {
+            lets,
+            breaker,
+            budget,
+            fallback: args.fallback.as_ref().map(|arg| &arg.value),
+        }
+    }
+
+    fn guard(&self, calls: &CallUses, run: TokenStream) -> TokenStream {
+        let Some((at, breaker)) = &self.breaker else {
+            return run;
+        };
+        let p = &at.private;
+        let permit = Ident::new("__retry_permit", at.span);
+        let refused = Ident::new("__retry_refused", at.span);
+        let outcome = Ident::new("__retry_outcome", at.span);
+        let admit = at.method(
+            "admit",
+            &quote_spanned!(at.span=> #p::as_breaker(#breaker)),
+            None,
+        );
+        let settle = calls.at_ret.method(
+            "settle",
+            &quote_spanned!(at.span=> #permit, &#outcome),
+            None,
+        );
+        quote_spanned! {at.span=>
+            match #admit {
+                #p::Result::Ok(#permit) => {
+                    let #outcome = #run;
+                    #settle;
+                    #outcome
+                }
+                #p::Result::Err(#refused) => #refused,
+            }
+        }
+    }
+
+    fn decide(&self, calls: &CallUses, outcome: &Ident) -> TokenStream {
+        match &self.budget {
+            None => calls.decide(outcome),
+            Some((at, budget)) => {
+                let p = &at.private;
+                let args = quote_spanned!(at.span=> #outcome, #p::as_budget(#budget));
+                calls.at_ret.method("decide_budgeted", &args, None)
+            }
+        }
+    }
+
+    fn on_return(
+        &self,
+        calls: &CallUses,
+        rt: &Runtime,
+        is_async: bool,
+        r: &Ident,
+        forward: &[TokenStream],
+    ) -> TokenStream {
+        let Some(path) = self.fallback else {
+            return quote!(return #r);
+        };
+        // Every token of the call at the `fallback` path, so that a fallback
+        // whose parameters or return type differ is reported there; the
+        // arguments keep their hygiene.
+        let span = path.span();
+        let forward = forward.iter().map(|arg| relocate(arg.clone(), span));
+        let fallback_call = quote_spanned!(span=> #path(#(#forward),*));
+        let falls_back = calls.at_ret.method("falls_back", &quote!(&#r), None);
+        let at_path = Use::new(rt, span);
+        let (prepare, fall_back) = if is_async {
+            let fall_back = at_path.method("fall_back_async", &fallback_call, Some(quote!(.await)));
+            (None, fall_back)
+        } else {
+            // A named closure, so that the lint a fallback without parameters draws can be
+            // allowed on its `let`.
+            let fallback = Ident::new("__retry_fallback", at_path.span);
+            let prepare = quote_spanned! {at_path.span=>
+                #[allow(clippy::redundant_closure)]
+                let #fallback = || #fallback_call;
+            };
+            (Some(prepare), at_path.method("fall_back", &fallback, None))
+        };
+        quote! {{
+            if #falls_back {
+                #prepare
+                return #fall_back;
+            }
+            return #r;
+        }}
+    }
+}
+
+// Moves every token to `span` for error reporting, keeping how it resolves.
+fn relocate(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tt| {
+            if let TokenTree::Group(g) = &tt {
+                let mut group = proc_macro2::Group::new(g.delimiter(), relocate(g.stream(), span));
+                group.set_span(g.span().located_at(span));
+                tt = TokenTree::Group(group);
+            } else {
+                tt.set_span(tt.span().located_at(span));
+            }
+            tt
+        })
+        .collect()
 }
 
 /// What is inside the braces of a function body.

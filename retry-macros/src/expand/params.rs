@@ -44,6 +44,9 @@ pub(super) struct Rebinds {
     pub(super) rename_self: bool,
     // Whether an argument is taken by value (and only cloned).
     pub(super) owned: bool,
+    // The arguments as the function received them, in order, to hand on to a
+    // `fallback` with the same parameters.
+    pub(super) forward: Vec<TokenStream>,
 }
 
 pub(super) fn self_ident() -> Ident {
@@ -57,18 +60,21 @@ fn clone_of(rt: &Runtime, value: &Ident, span: Span) -> TokenStream {
     quote_spanned!(span=> #clone_path::Clone::clone(&#value))
 }
 
-pub(super) fn rewrite(sig: &mut Signature, rt: &Runtime) -> Rebinds {
+// `name_wildcards`: give `_` parameters a name, so that they can be forwarded.
+pub(super) fn rewrite(sig: &mut Signature, rt: &Runtime, name_wildcards: bool) -> Rebinds {
     let mut out = Rebinds {
         before: TokenStream::new(),
         inside: TokenStream::new(),
         rename_self: false,
         owned: false,
+        forward: Vec::new(),
     };
     let allow_clone = quote!(#[allow(clippy::clone_on_copy, clippy::redundant_clone)]);
     for (i, arg) in sig.inputs.iter_mut().enumerate() {
         let pt = match arg {
             FnArg::Receiver(receiver) => {
                 let self_token = Ident::new("self", receiver.self_token.span);
+                out.forward.push(quote!(#self_token));
                 let renamed = self_ident();
                 match item::self_kind(receiver) {
                     SelfKind::Ref => {}
@@ -98,15 +104,27 @@ pub(super) fn rewrite(sig: &mut Signature, rt: &Runtime) -> Rebinds {
         let passing = item::passing(&pt.ty);
         let ty_span = pt.ty.span();
         let copy = format_ident!("__retry_clone{}", i, span = Span::mixed_site());
+        let forwarded = format_ident!("__retry_arg{}", i, span = Span::mixed_site());
         match &mut *pt.pat {
+            Pat::Wild(_) if name_wildcards => {
+                *pt.pat = Pat::Ident(PatIdent {
+                    attrs: Vec::new(),
+                    by_ref: None,
+                    mutability: None,
+                    ident: forwarded.clone(),
+                    subpat: None,
+                });
+                out.forward.push(quote!(#forwarded));
+            }
             Pat::Wild(_) => {}
             // a: &A
             Pat::Ident(PatIdent {
                 by_ref: None,
                 mutability: None,
+                ident,
                 subpat: None,
                 ..
-            }) if passing == Passing::Shared => {}
+            }) if passing == Passing::Shared => out.forward.push(quote!(#ident)),
             // b: &mut B
             Pat::Ident(PatIdent {
                 by_ref: None,
@@ -116,6 +134,7 @@ pub(super) fn rewrite(sig: &mut Signature, rt: &Runtime) -> Rebinds {
                 ..
             }) if passing == Passing::Mut => {
                 out.inside.extend(quote!(let #ident = &mut *#ident;));
+                out.forward.push(quote!(#ident));
             }
             // mut c: C
             Pat::Ident(PatIdent {
@@ -130,6 +149,7 @@ pub(super) fn rewrite(sig: &mut Signature, rt: &Runtime) -> Rebinds {
                 let clone = clone_of(rt, ident, ty_span);
                 out.before.extend(quote!(#allow_clone let #copy = #clone;));
                 out.inside.extend(quote!(let #mutability #ident = #copy;));
+                out.forward.push(quote!(#ident));
             }
             // (d, e): (D, E), and `mut x: &T`
             pat => {
@@ -148,6 +168,7 @@ pub(super) fn rewrite(sig: &mut Signature, rt: &Runtime) -> Rebinds {
                         subpat: None,
                     }),
                 );
+                out.forward.push(quote!(#name));
                 match passing {
                     Passing::Shared => out.inside.extend(quote!(let #user_pat = #name;)),
                     Passing::Mut => out.inside.extend(quote!(let #user_pat = &mut *#name;)),

@@ -84,6 +84,12 @@ pub(super) fn policy_static(args: &RetryArgs, fn_name: &Ident, rt: &Runtime) -> 
             }
         }
     }
+    if let Some(arg) = &args.fallback_on {
+        let classes = &arg.value;
+        calls.push(quote! {
+            .fallback_on(#p::ClassSet::EMPTY #(.with(#p::ErrorClass::#classes))*)
+        });
+    }
     for (method, arg) in [
         ("deadline", &args.deadline),
         ("attempt_timeout", &args.attempt_timeout),

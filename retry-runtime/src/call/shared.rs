@@ -1,0 +1,180 @@
+//! A call's shared state and fallback: a circuit breaker that each attempt passes, a retry
+//! budget that each retry draws on, and the fallback a call is handed to when it gives up.
+//! `#[retry]` generates calls to these only for the keys it was given, so a function without
+//! them pays nothing for them.
+
+use std::future::Future;
+use std::ops::Deref;
+
+use super::{Attempting, Call, RetryResult, Step};
+use crate::{context, BreakerPermit, CircuitBreaker, CircuitOpen, Classify, RetryBudget};
+
+/// An error type that an open circuit breaker can be reported as.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot report an open circuit: `circuit_breaker` needs `impl From<retry_runtime::CircuitOpen> for {Self}`",
+    label = "needs `From<retry_runtime::CircuitOpen>`"
+)]
+pub trait CircuitOpenInto {
+    /// The error of an attempt the breaker refused.
+    fn from_open(open: CircuitOpen) -> Self;
+}
+
+impl<E: From<CircuitOpen>> CircuitOpenInto for E {
+    fn from_open(open: CircuitOpen) -> Self {
+        E::from(open)
+    }
+}
+
+/// What `circuit_breaker = EXPR` may name: a [`CircuitBreaker`], or anything that derefs to
+/// one (a reference, an `Arc`, a guard).
+pub trait AsBreaker {
+    /// The breaker.
+    fn as_breaker(&self) -> &CircuitBreaker;
+}
+
+impl AsBreaker for CircuitBreaker {
+    fn as_breaker(&self) -> &CircuitBreaker {
+        self
+    }
+}
+
+impl<D: Deref<Target = CircuitBreaker>> AsBreaker for D {
+    fn as_breaker(&self) -> &CircuitBreaker {
+        self
+    }
+}
+
+/// What `budget = EXPR` may name: a [`RetryBudget`], or anything that derefs to one.
+pub trait AsBudget {
+    /// The budget.
+    fn as_budget(&self) -> &RetryBudget;
+}
+
+impl AsBudget for RetryBudget {
+    fn as_budget(&self) -> &RetryBudget {
+        self
+    }
+}
+
+impl<D: Deref<Target = RetryBudget>> AsBudget for D {
+    fn as_budget(&self) -> &RetryBudget {
+        self
+    }
+}
+
+/// The breaker behind `circuit_breaker = EXPR`.
+#[inline]
+pub fn as_breaker<B: AsBreaker + ?Sized>(breaker: &B) -> &CircuitBreaker {
+    breaker.as_breaker()
+}
+
+/// The budget behind `budget = EXPR`.
+#[inline]
+pub fn as_budget<B: AsBudget + ?Sized>(budget: &B) -> &RetryBudget {
+    budget.as_budget()
+}
+
+impl<'p, R: RetryResult> Call<'p, R>
+where
+    R::Err: Classify,
+{
+    /// Asks the breaker to let the next attempt through. When it is open the attempt is not
+    /// made: the call gets the error built from [`CircuitOpen`], and gives up on it.
+    #[inline]
+    pub fn admit<'b>(&mut self, breaker: &'b CircuitBreaker) -> Result<BreakerPermit<'b>, R>
+    where
+        R::Err: CircuitOpenInto,
+    {
+        match breaker.try_acquire() {
+            Ok(permit) => Ok(permit),
+            Err(open) => Err(self.refused(open)),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn refused(&mut self, open: CircuitOpen) -> R
+    where
+        R::Err: CircuitOpenInto,
+    {
+        self.slow().refused = true;
+        R::from_err(R::Err::from_open(open))
+    }
+
+    /// Tells the breaker how the attempt it let through went.
+    #[inline]
+    pub fn settle(&mut self, permit: BreakerPermit<'_>, outcome: &R) {
+        match outcome.error() {
+            None => permit.success(),
+            Some(error) => {
+                let class = if self.slow.get().is_some_and(|slow| slow.cut.is_some()) {
+                    crate::ErrorClass::Timeout
+                } else {
+                    error.class()
+                };
+                permit.failure(class);
+            }
+        }
+    }
+
+    /// [`decide`](Self::decide), with a retry budget: every call's first attempt adds to it, and
+    /// every retry must draw from it; a spent budget gives up at once with the last error.
+    #[inline]
+    pub fn decide_budgeted(&mut self, outcome: R, budget: &RetryBudget) -> Step<R> {
+        if self.ctx.number() == 1 {
+            budget.deposit();
+            if outcome.error().is_none() {
+                self.policy.counters().first_try_success();
+                return Step::Return(outcome);
+            }
+        }
+        self.decide_after_failure(outcome, Some(budget))
+    }
+
+    /// Whether the outcome the call gave up with goes to its fallback: an open breaker always
+    /// does, another error when its class is in the policy's `fallback_on`.
+    pub fn falls_back(&mut self, outcome: &R) -> bool {
+        if outcome.error().is_none() {
+            return false;
+        }
+        let policy = self.policy;
+        self.slow.get().is_some_and(|slow| {
+            slow.refused || slow.last_class.is_some_and(|c| policy.falls_back_on(c))
+        })
+    }
+
+    /// Hands the call to its fallback, run in this call's context so that a retried fallback
+    /// inherits its deadline.
+    pub fn fall_back<F: FnOnce() -> R>(&mut self, fallback: F) -> R {
+        self.falling_back();
+        let _context = context::enter(&self.ctx);
+        fallback()
+    }
+
+    /// Hands an async call to its fallback, polled in this call's context so that a retried
+    /// fallback inherits its deadline.
+    pub fn fall_back_async<F: Future<Output = R>>(
+        &mut self,
+        fallback: F,
+    ) -> Attempting<'_, 'p, R, F> {
+        self.falling_back();
+        Attempting {
+            call: self,
+            attempt: fallback,
+        }
+    }
+
+    #[cold]
+    fn falling_back(&mut self) {
+        self.policy.counters().fell_back();
+        let name = self.policy.name();
+        let slow = self.slow();
+        tracing::warn!(
+            parent: &slow.span,
+            function = name,
+            breaker_open = slow.refused,
+            class = slow.last_class.map(crate::ErrorClass::name),
+            "gave up; falling back"
+        );
+    }
+}
