@@ -6,6 +6,7 @@
 
 mod support;
 
+mod breaker;
 mod deadline;
 mod hints;
 mod load;

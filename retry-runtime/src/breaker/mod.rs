@@ -4,10 +4,6 @@
 //! The decisions are pure functions in `decide`, the window of counts is the lock-free `ring`
 //! (shared with the retry budget), and [`CircuitBreaker`] holds the state in atomics.
 
-// `retry_loom` is a cfg set by hand for the model checks (see loom_tests.rs); declaring it
-// would take a check-cfg entry in the workspace's shared lint table.
-#![allow(unexpected_cfgs)]
-
 use core::fmt;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
