@@ -19,13 +19,13 @@
 
 use std::cell::Cell;
 use std::hint::black_box;
-use std::sync::Barrier;
-use std::thread;
 use std::time::{Duration, Instant};
 
-use criterion::measurement::WallTime;
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion};
 use retry_runtime::{retry, Classify, ErrorClass, Jitter, RetryPolicy, Wait};
+use support::{on_threads, short};
+
+mod support;
 
 /// A transient error: retried by default.
 #[derive(Debug)]
@@ -90,13 +90,6 @@ static ZERO_WAIT: RetryPolicy = RetryPolicy::new()
 
 // ===== the benches =====
 
-fn short(group: &mut BenchmarkGroup<'_, WallTime>) {
-    group
-        .measurement_time(Duration::from_secs(2))
-        .warm_up_time(Duration::from_millis(500))
-        .sample_size(50);
-}
-
 fn first_try_sync(c: &mut Criterion) {
     let mut group = c.benchmark_group("first_try_sync");
     short(&mut group);
@@ -137,40 +130,23 @@ fn first_try_async(c: &mut Criterion) {
     group.finish();
 }
 
-/// Runs `iters` calls of `f` on each of `threads` threads started together; the time of the
-/// slowest thread (thread start-up excluded).
-fn on_threads(threads: usize, iters: u64, f: fn(u64) -> Result<u64, Unavailable>) -> Duration {
-    let barrier = Barrier::new(threads);
-    thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    barrier.wait();
-                    let start = Instant::now();
-                    for i in 0..iters {
-                        let _ = black_box(f(black_box(i)));
-                    }
-                    start.elapsed()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap())
-            .max()
-            .unwrap_or_default()
-    })
-}
-
 fn first_try_threads(c: &mut Criterion) {
     let mut group = c.benchmark_group("first_try_threads");
     short(&mut group);
     for threads in [1, 2] {
         group.bench_function(format!("direct/{threads}"), |b| {
-            b.iter_custom(|iters| on_threads(threads, iters, direct_sync));
+            b.iter_custom(|iters| {
+                on_threads(threads, iters, |i| {
+                    drop(black_box(direct_sync(black_box(i))))
+                })
+            });
         });
         group.bench_function(format!("retry/{threads}"), |b| {
-            b.iter_custom(|iters| on_threads(threads, iters, retried_sync));
+            b.iter_custom(|iters| {
+                on_threads(threads, iters, |i| {
+                    drop(black_box(retried_sync(black_box(i))))
+                })
+            });
         });
     }
     group.finish();

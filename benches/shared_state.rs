@@ -20,13 +20,14 @@
 //! sees far fewer calls per bucket.
 
 use std::hint::black_box;
-use std::sync::{Barrier, Mutex};
-use std::thread;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use criterion::measurement::WallTime;
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion};
 use retry_runtime::{CircuitBreaker, RetryBudget};
+use support::{on_threads, short};
+
+mod support;
 
 const WINDOW: Duration = Duration::from_millis(10);
 const BUCKET_NANOS: u128 = 1_000_000;
@@ -155,47 +156,15 @@ fn retry_mutex() {
 
 // ===== harness =====
 
-/// Runs `iters` calls of `f` on each of `threads` threads started together; the time of the
-/// slowest thread (thread start-up excluded).
-fn on_threads(threads: usize, iters: u64, f: fn()) -> Duration {
-    let barrier = Barrier::new(threads);
-    thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    barrier.wait();
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        f();
-                    }
-                    start.elapsed()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap())
-            .max()
-            .unwrap_or_default()
-    })
-}
-
-fn short(group: &mut BenchmarkGroup<'_, WallTime>) {
-    group
-        .measurement_time(Duration::from_secs(2))
-        .warm_up_time(Duration::from_millis(500))
-        .sample_size(50);
-}
-
 fn compare(c: &mut Criterion, name: &str, atomic: fn(), mutex: fn()) {
     let mut group = c.benchmark_group(name);
     short(&mut group);
     for threads in [1, 2] {
         group.bench_function(format!("atomic/{threads}"), |b| {
-            b.iter_custom(|iters| on_threads(threads, iters, atomic));
+            b.iter_custom(|iters| on_threads(threads, iters, |_| atomic()));
         });
         group.bench_function(format!("mutex/{threads}"), |b| {
-            b.iter_custom(|iters| on_threads(threads, iters, mutex));
+            b.iter_custom(|iters| on_threads(threads, iters, |_| mutex()));
         });
     }
     group.finish();

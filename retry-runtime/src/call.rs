@@ -252,11 +252,23 @@ where
     /// The decision after an attempt: return its outcome, or wait and try again.
     #[inline]
     pub fn decide(&mut self, outcome: R) -> Step<R> {
-        if self.ctx.number() == 1 && outcome.error().is_none() {
-            self.policy.counters().first_try_success();
-            return Step::Return(outcome);
+        self.decide_drawing_on(outcome, None)
+    }
+
+    /// The one decision path, with or without a retry budget: a first attempt adds to the
+    /// budget, and a first-try success returns at once, counted.
+    #[inline(always)]
+    fn decide_drawing_on(&mut self, outcome: R, budget: Option<&RetryBudget>) -> Step<R> {
+        if self.ctx.number() == 1 {
+            if let Some(budget) = budget {
+                budget.deposit();
+            }
+            if outcome.error().is_none() {
+                self.policy.counters().first_try_success();
+                return Step::Return(outcome);
+            }
         }
-        self.decide_after_failure(outcome, None)
+        self.decide_after_failure(outcome, budget)
     }
 
     /// Sleeps (blocking) before the next attempt.

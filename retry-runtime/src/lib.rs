@@ -50,6 +50,12 @@
 //! # Features
 //! - `macros` (default): the `#[retry]` attribute.
 //! - `tokio` (default): async retries, waiting on tokio's timer (and its paused clock in tests).
+//! - `http`: `http::ApiError`, classifying a failed API response from its status, headers and
+//!   body, with every provider's retry hint.
+//! - `reqwest` (implies `http`): `Classify` for `reqwest::Error`, `HttpError`, and the
+//!   idempotency-key and retry-count headers for a `RequestBuilder`; TLS is rustls.
+//! - `async-openai` (implies `reqwest`): `Classify` for async-openai's error, and a transport that
+//!   sends each request once and keeps the response headers.
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 

@@ -185,25 +185,31 @@ impl Ring {
             if head.valid == 0 {
                 return Lazy::NeedsTick;
             }
-            let cell = self.slot(head.tick);
-            let word = cell.load(Acquire);
-            let slot = Slot::decode(word);
-            let next = if slot.is_for(head.tick) {
-                slot.plus(a, b)
-            } else {
-                // The head's first count: tag its slot, unless the head moved meanwhile.
-                if !Head::decode(self.head.load(Acquire)).same_bucket(head) {
-                    continue;
-                }
-                Slot::empty(head.tick).plus(a, b)
-            };
-            if cell
-                .compare_exchange_weak(word, next.encode(), AcqRel, Acquire)
-                .is_ok()
-            {
-                return Lazy::Added { a: next.a };
+            if let Some(slot) = self.try_add(head, a, b) {
+                return Lazy::Added { a: slot.a };
             }
         }
+    }
+
+    /// Adds to the bucket of `head` once; `None` when the head moved on or another writer got
+    /// there first (the caller reads the head again and retries).
+    #[inline]
+    fn try_add(&self, head: Head, a: u64, b: u64) -> Option<Slot> {
+        let cell = self.slot(head.tick);
+        let word = cell.load(Acquire);
+        let slot = Slot::decode(word);
+        let next = if slot.is_for(head.tick) {
+            slot.plus(a, b)
+        } else {
+            // The head's first count: tag its slot, unless the head moved meanwhile.
+            if !Head::decode(self.head.load(Acquire)).same_bucket(head) {
+                return None;
+            }
+            Slot::empty(head.tick).plus(a, b)
+        };
+        cell.compare_exchange_weak(word, next.encode(), AcqRel, Acquire)
+            .ok()
+            .map(|_| next)
     }
 
     /// Counts in the bucket of `tick` (or the head's, if the head is already past it); the
@@ -211,24 +217,8 @@ impl Ring {
     pub(crate) fn add_at(&self, tick: u64, a: u64, b: u64) -> (u64, u64) {
         loop {
             let head_word = self.advance_to(tick);
-            let head = Head::decode(head_word);
-            let cell = self.slot(head.tick);
-            let word = cell.load(Acquire);
-            let slot = Slot::decode(word);
-            let next = if slot.is_for(head.tick) {
-                slot.plus(a, b)
-            } else {
-                // The head's first count: tag its slot, unless the head moved meanwhile.
-                if !Head::decode(self.head.load(Acquire)).same_bucket(head) {
-                    continue;
-                }
-                Slot::empty(head.tick).plus(a, b)
-            };
-            if cell
-                .compare_exchange(word, next.encode(), AcqRel, Acquire)
-                .is_ok()
-            {
-                return (head_word, next.a);
+            if let Some(slot) = self.try_add(Head::decode(head_word), a, b) {
+                return (head_word, slot.a);
             }
         }
     }

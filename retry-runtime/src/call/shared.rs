@@ -121,14 +121,7 @@ where
     /// every retry must draw from it; a spent budget gives up at once with the last error.
     #[inline]
     pub fn decide_budgeted(&mut self, outcome: R, budget: &RetryBudget) -> Step<R> {
-        if self.ctx.number() == 1 {
-            budget.deposit();
-            if outcome.error().is_none() {
-                self.policy.counters().first_try_success();
-                return Step::Return(outcome);
-            }
-        }
-        self.decide_after_failure(outcome, Some(budget))
+        self.decide_drawing_on(outcome, Some(budget))
     }
 
     /// Whether the outcome the call gave up with goes to its fallback: an open breaker always

@@ -1,0 +1,42 @@
+//! What the benches share: short measurement settings, and timing a loop on several threads
+//! at once.
+
+use std::sync::Barrier;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::BenchmarkGroup;
+
+/// Settings that keep a group to a few seconds on a small machine.
+pub fn short(group: &mut BenchmarkGroup<'_, WallTime>) {
+    group
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500))
+        .sample_size(50);
+}
+
+/// Runs `iteration(i)` for `i` in `0..iters` on each of `threads` threads, started together;
+/// the time is the slowest thread's.
+pub fn on_threads(threads: usize, iters: u64, iteration: impl Fn(u64) + Sync) -> Duration {
+    let barrier = Barrier::new(threads);
+    thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    let start = Instant::now();
+                    for i in 0..iters {
+                        iteration(i);
+                    }
+                    start.elapsed()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .max()
+            .unwrap_or_default()
+    })
+}
