@@ -89,7 +89,8 @@ impl Settings {
 /// (A withdrawal stays counted for 9 to 10 buckets after it, a deposit for at most 10: that
 /// tenth of the window is the bucketing's slack.) Deposits read the clock only at every 16th
 /// deposit of a bucket, so up to 15 may be counted in an earlier bucket than theirs (the one of
-/// the budget's latest look at the clock) and leave the window early: that only makes the
+/// the budget's latest look at the clock) and leave the window early, and a withdrawal may
+/// miss such a late deposit once its bucket is no longer the newest: both only make the
 /// budget stricter. A bucket counts at most 2^20 − 1 deposits and as many withdrawals; past
 /// that, deposits are not counted and withdrawals are refused.
 ///

@@ -25,7 +25,7 @@
 //! slot changes while the head stays.
 
 use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering::{AcqRel, Acquire};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
 /// Buckets in a window.
 pub(crate) const BUCKETS: u64 = 10;
@@ -125,6 +125,15 @@ pub(crate) struct Sums {
     pub(crate) b: u64,
 }
 
+impl Sums {
+    const fn plus(self, other: Sums) -> Sums {
+        Sums {
+            a: self.a + other.a,
+            b: self.b + other.b,
+        }
+    }
+}
+
 /// The result of [`Ring::add_lazy`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Lazy {
@@ -147,7 +156,61 @@ struct Slots([AtomicU64; BUCKETS as usize]);
 /// The window: see the module docs.
 pub(crate) struct Ring {
     head: AtomicU64,
+    /// Beside the head, in the same cache line: a withdrawal that reads the head has it too.
+    older: OlderSums,
     slots: Slots,
+}
+
+/// The counts of the buckets before the head, remembered for the head's tick by
+/// [`Ring::take_hot_if`], so that a withdrawal sums nine buckets once per bucket rather than
+/// each time.
+///
+/// Each word holds a tick (40 bits) and the sum of one count over the buckets before that
+/// tick's head (24 bits: nine buckets of [`COUNT_MAX`] fit). A word is used only when its tick
+/// is the head's: in a ring that is never [cleared](Ring::clear), one tick means one window
+/// (the head moves only forward, and reaches a tick once). Older buckets change only by lazy
+/// counts that come in late (see [`Ring::add_lazy`]), which a remembered `a` may miss; `b`
+/// (the `hot` counts settled before the head moved) is final. Missing late counts of `a` can
+/// only make a budget stricter.
+struct OlderSums {
+    a: AtomicU64,
+    b: AtomicU64,
+}
+
+/// An [`OlderSums`] word before anything is remembered: tick 0 and a count of 0, which is
+/// right for tick 0 (no bucket comes before it) and matches no other tick.
+const OLDER_UNKNOWN: u64 = 0;
+const OLDER_COUNT_BITS: u32 = 24;
+const OLDER_COUNT_MASK: u64 = (1 << OLDER_COUNT_BITS) - 1;
+
+impl OlderSums {
+    const fn new() -> Self {
+        OlderSums {
+            a: AtomicU64::new(OLDER_UNKNOWN),
+            b: AtomicU64::new(OLDER_UNKNOWN),
+        }
+    }
+
+    /// The sums remembered for `tick`, if both words hold them.
+    #[inline]
+    fn get(&self, tick: u64) -> Option<Sums> {
+        let a = self.a.load(Relaxed);
+        let b = self.b.load(Relaxed);
+        (a >> OLDER_COUNT_BITS == tick && b >> OLDER_COUNT_BITS == tick).then_some(Sums {
+            a: a & OLDER_COUNT_MASK,
+            b: b & OLDER_COUNT_MASK,
+        })
+    }
+
+    fn set(&self, tick: u64, sums: Sums) {
+        self.a.store(tick << OLDER_COUNT_BITS | sums.a, Relaxed);
+        self.b.store(tick << OLDER_COUNT_BITS | sums.b, Relaxed);
+    }
+
+    fn forget(&self) {
+        self.a.store(OLDER_UNKNOWN, Relaxed);
+        self.b.store(OLDER_UNKNOWN, Relaxed);
+    }
 }
 
 impl core::fmt::Debug for Ring {
@@ -168,6 +231,7 @@ impl Ring {
     pub(crate) const fn new() -> Ring {
         Ring {
             head: AtomicU64::new(0),
+            older: OlderSums::new(),
             slots: Slots([const { AtomicU64::new(0) }; BUCKETS as usize]),
         }
     }
@@ -314,17 +378,27 @@ impl Ring {
         if head.valid == 0 {
             return Sums::default();
         }
-        let mut low = (head.tick + 1).saturating_sub(head.valid.min(BUCKETS));
+        let mut low = Self::window_low(head);
         if let Some(now) = now_tick {
             if now >= head.tick.saturating_add(BUCKETS) {
                 return Sums::default();
             }
             low = low.max((now + 1).saturating_sub(BUCKETS));
         }
-        // The older buckets: final while the head stays.
+        self.older_sums(low, head.tick).plus(self.head_sums(head))
+    }
+
+    /// The oldest bucket of `head`'s window.
+    fn window_low(head: Head) -> u64 {
+        (head.tick + 1).saturating_sub(head.valid.min(BUCKETS))
+    }
+
+    /// The counts of the buckets `low..high`: final while the head stays, but for late lazy
+    /// counts.
+    fn older_sums(&self, low: u64, high: u64) -> Sums {
         let mut sums = Sums::default();
         let mut i = index(low);
-        for tick in low..head.tick {
+        for tick in low..high {
             let word = self.slots.0[i].load(Acquire);
             if word & TAG_MASK == tick & TAG_MASK {
                 sums.a += (word >> A_SHIFT) & COUNT_MAX;
@@ -332,25 +406,47 @@ impl Ring {
             }
             i = if i + 1 == BUCKETS as usize { 0 } else { i + 1 };
         }
-        // The head's bucket. If the head has moved on since `head_word` was read, its slot
-        // already holds its `hot` count (or more): take it once.
-        let slot = Slot::decode(self.slot(head.tick).load(Acquire));
-        if slot.is_for(head.tick) {
-            sums.a += slot.a;
-            sums.b += slot.b.max(head.hot);
-        } else {
-            sums.b += head.hot;
-        }
         sums
     }
 
+    /// The counts of the head's bucket. If the head has moved on since `head` was read, its
+    /// slot already holds its `hot` count (or more): take it once.
+    #[inline]
+    fn head_sums(&self, head: Head) -> Sums {
+        let slot = Slot::decode(self.slot(head.tick).load(Acquire));
+        if slot.is_for(head.tick) {
+            Sums {
+                a: slot.a,
+                b: slot.b.max(head.hot),
+            }
+        } else {
+            Sums { a: 0, b: head.hot }
+        }
+    }
+
+    /// The counts of `head`'s window, the older buckets' remembered from the last call for
+    /// the same head (see [`OlderSums`]).
+    #[inline]
+    fn sums_remembered(&self, head: Head) -> Sums {
+        if head.valid == 0 {
+            return Sums::default();
+        }
+        let older = self.older.get(head.tick).unwrap_or_else(|| {
+            let older = self.older_sums(Self::window_low(head), head.tick);
+            self.older.set(head.tick, older);
+            older
+        });
+        older.plus(self.head_sums(head))
+    }
+
     /// Adds one to the head's `hot` count at `tick` if `allow` says yes to the window's counts
-    /// (the count included); the check and the count are one atomic step.
+    /// (the count included); the check and the count are one atomic step. Not for a ring that
+    /// is [cleared](Self::clear): it remembers the older buckets' counts per tick.
     pub(crate) fn take_hot_if(&self, tick: u64, allow: impl Fn(Sums) -> bool) -> bool {
         loop {
             let word = self.advance_to(tick);
             let head = Head::decode(word);
-            let sums = self.sums(word, None);
+            let sums = self.sums_remembered(head);
             if head.hot < COUNT_MAX && allow(sums) {
                 let next = Head {
                     hot: head.hot + 1,
@@ -371,6 +467,7 @@ impl Ring {
 
     /// Forgets every count, as of `tick`. Counts made while this runs may be kept.
     pub(crate) fn clear(&self, tick: u64) {
+        self.older.forget();
         loop {
             let word = self.advance_to(tick);
             let head = Head::decode(word);
@@ -471,6 +568,29 @@ mod tests {
         assert_eq!(sums_at(&ring, 11), (5, 3));
         assert_eq!(sums_at(&ring, 20), (0, 1));
         assert_eq!(sums_at(&ring, 21), (0, 0));
+    }
+
+    #[test]
+    fn remembered_older_counts_agree_with_a_fresh_sum() {
+        let ring = Ring::new();
+        let mut tick = 100;
+        for step in 0..600u64 {
+            // Steps within the window, jumps past it, and stays in one bucket.
+            tick += match step % 9 {
+                0 => 1,
+                4 => step % 14,
+                _ => 0,
+            };
+            ring.add_at(tick, 1 + step % 3, 0);
+            ring.advance_to(tick);
+            let fresh = ring.sums(ring.head_word(), None);
+            let seen = core::cell::Cell::new(None);
+            ring.take_hot_if(tick, |sums| {
+                seen.set(Some(sums));
+                step % 2 == 0
+            });
+            assert_eq!(seen.get(), Some(fresh), "step {step}, tick {tick}");
+        }
     }
 
     #[test]
