@@ -265,6 +265,8 @@ where
             }
             if outcome.error().is_none() {
                 self.policy.counters().first_try_success();
+                #[cfg(feature = "metrics")]
+                crate::metrics::first_try_success(self.policy);
                 return Step::Return(outcome);
             }
         }
@@ -275,12 +277,16 @@ where
     pub fn sleep(&mut self, wait: Duration) {
         clock::sleep_blocking(wait);
         self.policy.counters().slept(wait);
+        #[cfg(feature = "metrics")]
+        crate::metrics::slept(self.policy, wait);
     }
 
     /// Waits on tokio's timer before the next attempt; a zero wait does not touch the timer.
     #[cfg(feature = "tokio")]
     pub fn sleep_async(&mut self, wait: Duration) -> Sleeping {
         self.policy.counters().slept(wait);
+        #[cfg(feature = "metrics")]
+        crate::metrics::slept(self.policy, wait);
         let timer = clock::sleep_async(wait);
         Sleeping {
             timer: timer.map(|timer| -> Timer { Box::pin(timer) }),
@@ -344,8 +350,12 @@ where
             .map(|started| clock::now().saturating_duration_since(started));
         let first_failure = self.slow.get().is_none_or(|slow| slow.backoff.is_none());
         let sequence = counters.attempt_after_first_failure(first_failure);
+        #[cfg(feature = "metrics")]
+        crate::metrics::attempt_after_first_failure(self.policy, first_failure);
         let Some(error) = outcome.error() else {
             counters.success_after_retry();
+            #[cfg(feature = "metrics")]
+            crate::metrics::success_after_retry(self.policy);
             if let Some(slow) = self.slow.get() {
                 tracing::info!(
                     parent: &slow.span,
@@ -376,6 +386,8 @@ where
         };
         slow.last_class = Some(class);
         counters.failure(class);
+        #[cfg(feature = "metrics")]
+        crate::metrics::failure(policy, class);
         let failure = Failure {
             class,
             hint: if cut.is_some() {
@@ -431,6 +443,8 @@ where
             }
             Verdict::GiveUp { reason, cap } => {
                 counters.gave_up(reason);
+                #[cfg(feature = "metrics")]
+                crate::metrics::gave_up(policy, reason);
                 tracing::error!(
                     parent: &slow.span,
                     attempt = number,

@@ -56,6 +56,10 @@
 //!   idempotency-key and retry-count headers for a `RequestBuilder`; TLS is rustls.
 //! - `async-openai` (implies `reqwest`): `Classify` for async-openai's error, and a transport that
 //!   sends each request once and keeps the response headers.
+//! - `metrics`: `retry_runtime::metrics`, counters, a histogram and gauges on the `metrics`
+//!   facade (calls by outcome, retries, failures by class, waits, fallbacks, circuit breaker
+//!   state and transitions), for the recorder the program installs (Prometheus, ...). Off, not
+//!   one instruction of it is compiled in.
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
@@ -69,6 +73,8 @@ mod elapsed;
 pub mod hint;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod policy;
 mod stats;
 mod strategy;

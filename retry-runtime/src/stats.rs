@@ -155,6 +155,9 @@ pub(crate) struct Counters {
     slept_nanos: AtomicU64,
     fallbacks: AtomicU64,
     registered: AtomicBool,
+    /// The key of the `metrics` count of first-try successes, made at the first one.
+    #[cfg(feature = "metrics")]
+    pub(crate) first_try_key: crate::metrics::FirstTryKey,
 }
 
 impl Counters {
@@ -169,6 +172,8 @@ impl Counters {
             slept_nanos: AtomicU64::new(0),
             fallbacks: AtomicU64::new(0),
             registered: AtomicBool::new(false),
+            #[cfg(feature = "metrics")]
+            first_try_key: crate::metrics::FirstTryKey::new(),
         }
     }
 

@@ -522,7 +522,8 @@ impl CircuitBreaker {
         let now = millis(clock::now());
         match decide::acquire_in(&self.state, &self.settings, now) {
             Acquired::Granted { permit, changed } => {
-                if let Some((_, next)) = changed {
+                if let Some((before, next)) = changed {
+                    self.emit(before, next);
                     self.log_transition(next, None);
                 }
                 Ok(BreakerPermit {
@@ -612,10 +613,11 @@ impl CircuitBreaker {
     /// ```
     pub fn trip(&self) {
         let now = millis(clock::now());
-        if let Some((_, next)) = decide::transition(&self.state, |state| {
+        if let Some((before, next)) = decide::transition(&self.state, |state| {
             Some(decide::trip(&self.settings, state, now))
         }) {
             self.trips.fetch_add(1, Relaxed);
+            self.emit(before, next);
             self.log_transition(next, Some("tripped by hand"));
         }
     }
@@ -635,8 +637,10 @@ impl CircuitBreaker {
     pub fn reset(&self) {
         let now = millis(clock::now());
         self.forget_counts(now);
-        if let Some((_, next)) = decide::transition(&self.state, |state| Some(decide::reset(state)))
+        if let Some((before, next)) =
+            decide::transition(&self.state, |state| Some(decide::reset(state)))
         {
+            self.emit(before, next);
             self.log_transition(next, Some("reset by hand"));
         }
     }
@@ -686,8 +690,9 @@ impl CircuitBreaker {
             (state.phase == Phase::Closed && state.gen == gen)
                 .then(|| decide::trip(&self.settings, state, now))
         });
-        if let Some((_, next)) = tripped {
+        if let Some((before, next)) = tripped {
             self.trips.fetch_add(1, Relaxed);
+            self.emit(before, next);
             self.log_open(next, &cause.to_string());
         }
     }
@@ -709,9 +714,21 @@ impl CircuitBreaker {
                 if matches!(next.phase, Phase::Open { .. }) {
                     self.trips.fetch_add(1, Relaxed);
                 }
+                self.emit(before, next);
                 self.log_transition(next, None);
             }
         }
+    }
+
+    /// Reports a transition to the `metrics` recorder (feature `metrics`): a counter with its
+    /// `from` and `to` states, and the state gauge. Every transition that is logged is reported.
+    #[inline]
+    #[allow(clippy::unused_self)] // without the feature
+    fn emit(&self, before: State, next: State) {
+        #[cfg(feature = "metrics")]
+        crate::metrics::breaker_transition(self.name, before.phase, next.phase);
+        #[cfg(not(feature = "metrics"))]
+        let _ = (before, next);
     }
 
     fn log_transition(&self, next: State, why: Option<&str>) {

@@ -160,6 +160,8 @@ where
     #[cold]
     fn falling_back(&mut self) {
         self.policy.counters().fell_back();
+        #[cfg(feature = "metrics")]
+        crate::metrics::fell_back(self.policy);
         let name = self.policy.name();
         let slow = self.slow();
         tracing::warn!(
