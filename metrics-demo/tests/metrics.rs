@@ -455,8 +455,8 @@ fn a_breaker_trip_and_the_fallbacks_it_causes() {
         seen.with("function", p),
         sorted(vec![
             gave_up(p, GiveUpReason::CircuitOpen, 2),
-            // The two 503s, and the two refusals (`CircuitOpen` is Overloaded).
-            failures(p, ErrorClass::Overloaded, 4),
+            // The two 503s; the two refusals never reached the provider.
+            failures(p, ErrorClass::Overloaded, 2),
             retries(p, 2),
             sleeps(p, &[WAIT, WAIT]),
             metric(FALLBACKS, &[("function", p)], Value::Counter(2)),

@@ -385,9 +385,12 @@ where
             error.class()
         };
         slow.last_class = Some(class);
-        counters.failure(class);
-        #[cfg(feature = "metrics")]
-        crate::metrics::failure(policy, class);
+        // A refused attempt never reached the provider: it says nothing of its health.
+        if !refused {
+            counters.failure(class);
+            #[cfg(feature = "metrics")]
+            crate::metrics::failure(policy, class);
+        }
         let failure = Failure {
             class,
             hint: if cut.is_some() {

@@ -8,7 +8,7 @@
 //! | --- | --- | --- | --- |
 //! | [`retry_calls_total`](CALLS) | counter | `function`, `outcome`, `reason` (gave up only) | finished calls: `outcome` is `first_try_success`, `success_after_retry` or `gave_up`; `reason` is [`GiveUpReason::as_str`] |
 //! | [`retry_retries_total`](RETRIES) | counter | `function` | attempts after the first (attempts in all = calls + retries) |
-//! | [`retry_failures_total`](FAILURES) | counter | `function`, `class` | failed attempts, by [`ErrorClass::name`] |
+//! | [`retry_failures_total`](FAILURES) | counter | `function`, `class` | failed attempts, by [`ErrorClass::name`] (not those an open breaker refused) |
 //! | [`retry_sleep_seconds`](SLEEP) | histogram | `function` | each wait between two attempts, in seconds |
 //! | [`retry_fallbacks_total`](FALLBACKS) | counter | `function` | calls that gave up and were handed to their `fallback` (a part of `outcome="gave_up"`) |
 //! | [`retry_breaker_state`](BREAKER_STATE) | gauge | `breaker` | 0 closed, 1 open, 2 half-open, as of the breaker's latest transition |

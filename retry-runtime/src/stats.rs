@@ -93,7 +93,8 @@ pub struct Statistics {
     pub successes_after_retry: u64,
     /// Calls that gave up, by reason (indexed as [`GiveUpReason::ALL`]).
     pub give_ups: [u64; 7],
-    /// Failed attempts by class (indexed as [`ErrorClass::ALL`]).
+    /// Failed attempts by class (indexed as [`ErrorClass::ALL`]); an attempt refused by an open
+    /// circuit breaker never reached the provider and is not one of them.
     pub failures: [u64; 9],
     /// Time spent waiting between attempts, in all.
     pub slept: Duration,
