@@ -2,7 +2,7 @@
 //! deposits and withdrawals, lock-free, against a `Mutex` doing the same bookkeeping.
 //!
 //! ```text
-//! cargo bench --bench shared_state -- --warm-up-time 1 --measurement-time 3
+//! cargo bench --bench shared_state
 //! ```
 //!
 //! - `breaker_closed`: `try_acquire()` then `success()` on a closed breaker (the path of every
