@@ -246,6 +246,10 @@ pub(crate) fn fell_back(policy: &RetryPolicy) {
 /// The breaker named `breaker` went from `from` to `to`.
 pub(crate) fn breaker_transition(breaker: &'static str, from: Phase, to: Phase) {
     let (from, to) = (visible(from), visible(to));
+    if from == to {
+        // `reset()` of a closed breaker, `trip()` of an open one: no transition to count.
+        return;
+    }
     ::metrics::counter!(
         BREAKER_TRANSITIONS,
         "breaker" => breaker,
@@ -332,6 +336,13 @@ mod tests {
     #[test]
     fn breaker_transitions_set_the_gauge() {
         let seen = recorded(|| {
+            // A reset of a closed breaker, a trip of an open one: not transitions.
+            breaker_transition("b", Phase::Closed, Phase::Closed);
+            breaker_transition(
+                "b",
+                Phase::Open { until_ms: 1 },
+                Phase::Open { until_ms: 2 },
+            );
             breaker_transition("b", Phase::Closed, Phase::Open { until_ms: 5 });
             breaker_transition(
                 "b",
