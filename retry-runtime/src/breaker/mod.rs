@@ -721,7 +721,8 @@ impl CircuitBreaker {
     }
 
     /// Reports a transition to the `metrics` recorder (feature `metrics`): a counter with its
-    /// `from` and `to` states, and the state gauge. Every transition that is logged is reported.
+    /// `from` and `to` states, and the state gauge; a change that leaves the state as it was (a
+    /// trip of an open breaker, a reset of a closed one) is logged but not counted.
     #[inline]
     #[allow(clippy::unused_self)] // without the feature
     fn emit(&self, before: State, next: State) {
