@@ -22,20 +22,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use retry_runtime::{retry, Classify, ErrorClass, Jitter, RetryPolicy, Wait};
-use support::{on_threads, short};
+use retry_runtime::{retry, Jitter, RetryPolicy, Wait};
+use support::{on_threads, short, Unavailable};
 
 mod support;
-
-/// A transient error: retried by default.
-#[derive(Debug)]
-struct Unavailable;
-
-impl Classify for Unavailable {
-    fn class(&self) -> ErrorClass {
-        ErrorClass::Overloaded
-    }
-}
 
 // ===== the functions measured: the same body with and without `#[retry]` =====
 

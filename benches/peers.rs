@@ -57,21 +57,10 @@ use std::time::{Duration, Instant};
 use backon::ExponentialBuilder;
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
-use retry_runtime::{retry, Classify, ErrorClass, Jitter, RetryPolicy, Wait};
-use support::short;
+use retry_runtime::{retry, Jitter, RetryPolicy, Wait};
+use support::{short, Unavailable};
 
-#[allow(dead_code)] // `on_threads` is for the other benches
 mod support;
-
-/// A transient error: retried by default by both libraries.
-#[derive(Debug)]
-struct Unavailable;
-
-impl Classify for Unavailable {
-    fn class(&self) -> ErrorClass {
-        ErrorClass::Overloaded
-    }
-}
 
 // ===== the bodies, shared by every entry =====
 

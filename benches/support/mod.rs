@@ -7,6 +7,18 @@ use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::BenchmarkGroup;
+use retry_runtime::{Classify, ErrorClass};
+
+/// A transient error (`Overloaded`): retried by default, by us and by peers.
+#[derive(Debug)]
+#[allow(dead_code)] // `shared_state` retries nothing
+pub struct Unavailable;
+
+impl Classify for Unavailable {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Overloaded
+    }
+}
 
 /// Settings that keep a group to a few seconds on a small machine.
 pub fn short(group: &mut BenchmarkGroup<'_, WallTime>) {
@@ -18,6 +30,7 @@ pub fn short(group: &mut BenchmarkGroup<'_, WallTime>) {
 
 /// Runs `iteration(i)` for `i` in `0..iters` on each of `threads` threads, started together;
 /// the time is the slowest thread's.
+#[allow(dead_code)] // `peers` runs on one thread
 pub fn on_threads(threads: usize, iters: u64, iteration: impl Fn(u64) + Sync) -> Duration {
     let barrier = Barrier::new(threads);
     thread::scope(|scope| {
