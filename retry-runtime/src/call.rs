@@ -9,7 +9,6 @@
 //! and made the first time something needs it.
 
 use core::fmt;
-use std::cell::Cell;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
@@ -106,6 +105,26 @@ struct Slow {
 }
 
 impl Slow {
+    /// Before a sync attempt: notes when it began, and enters the span if it shows.
+    #[inline]
+    fn begin_attempt(&mut self, ctx: &AttemptCtx) -> Option<tracing::span::Entered<'_>> {
+        self.note_attempt_start(ctx);
+        if self.span.is_disabled() {
+            None
+        } else {
+            Some(self.span.enter())
+        }
+    }
+
+    /// Notes when a retry began, under a deadline (which needs attempt durations). The first
+    /// attempt began when the call did. A retry always has this state: its first failure made it.
+    #[inline]
+    fn note_attempt_start(&mut self, ctx: &AttemptCtx) {
+        if ctx.deadline().is_some() && ctx.number() > 1 {
+            self.attempt_started = Some(clock::now());
+        }
+    }
+
     fn new() -> Box<Self> {
         Box::new(Slow {
             span: tracing::Span::none(),
@@ -153,6 +172,11 @@ impl LazySlow {
         self.0.as_deref()
     }
 
+    #[inline]
+    fn get_mut(&mut self) -> Option<&mut Slow> {
+        self.0.as_deref_mut()
+    }
+
     fn get_or_make(&mut self) -> &mut Slow {
         self.0.get_or_insert_with(Slow::new)
     }
@@ -163,12 +187,33 @@ where
     R::Err: Classify,
 {
     /// Starts a call of a `static` policy, which appears in [`crate::statistics()`].
-    #[inline]
+    #[inline(always)]
     pub fn new(policy: &'static RetryPolicy) -> Self {
-        if !policy.counters().is_registered() {
-            stats::register(policy.name(), policy.counters());
+        // One flag says both "registered" and "no deadline of its own".
+        if policy.counters().may_start_fast() && plain_start_possible() {
+            return Self::plain(policy);
         }
-        Self::borrowed(policy)
+        Self::from_parts(policy, start_registered(policy))
+    }
+
+    /// Runs a sync body until the policy returns: what `#[retry]` makes of a sync fn without a
+    /// circuit breaker, budget or fallback.
+    ///
+    /// The first attempt runs here, inline, with nothing but its context; all that follows a
+    /// failure, and every call that starts with more (a deadline, a span, an outer call), runs
+    /// out of line. A first try then costs mostly the stores it makes: the context's one word,
+    /// its publication and restoration, and one count.
+    #[inline(always)]
+    pub fn run_static<F: FnMut() -> R>(policy: &'static RetryPolicy, attempt: F) -> R {
+        if policy.counters().may_start_fast() && plain_start_possible() {
+            return Self::run_first(policy, attempt);
+        }
+        Self::run_started(policy, attempt)
+    }
+
+    #[inline(never)]
+    fn run_started<F: FnMut() -> R>(policy: &'static RetryPolicy, attempt: F) -> R {
+        Self::from_parts(policy, start_registered(policy)).run_rest(None, attempt)
     }
 }
 
@@ -179,24 +224,82 @@ where
     /// Starts a call of any policy.
     #[inline(always)]
     pub fn borrowed(policy: &'p RetryPolicy) -> Self {
-        let mut ctx = AttemptCtx::new(policy.max_attempts_value());
-        let inherited = context::with_current(|outer| outer.deadline).flatten();
-        if policy.deadline_value().is_some() || inherited.is_some() {
-            // By value, not through `&mut ctx`: a context whose address escaped here would be
-            // built aside and copied into the call.
-            let (deadline, started) = deadline_from(policy.deadline_value(), inherited);
-            ctx.deadline = Some(deadline);
-            ctx.started = Cell::new(Some(started));
+        if policy.deadline_value().is_none() && plain_start_possible() {
+            return Self::plain(policy);
         }
-        let slow = if tracing::level_enabled!(tracing::Level::INFO) {
-            start_span(policy.name())
-        } else {
-            None
+        Self::from_parts(policy, start(policy))
+    }
+
+    /// Runs a sync body until the policy returns, as [`run_static`](Call::run_static) does for
+    /// a policy that is not `static`: the loop of [`RetryPolicy::call`].
+    #[inline(always)]
+    pub fn run_borrowed<F: FnMut() -> R>(policy: &'p RetryPolicy, attempt: F) -> R {
+        if policy.deadline_value().is_none() && plain_start_possible() {
+            return Self::run_first(policy, attempt);
+        }
+        Self::run_borrowed_started(policy, attempt)
+    }
+
+    #[inline(never)]
+    fn run_borrowed_started<F: FnMut() -> R>(policy: &'p RetryPolicy, attempt: F) -> R {
+        Self::from_parts(policy, start(policy)).run_rest(None, attempt)
+    }
+
+    /// A plain call's first attempt, and the rest out of line if it fails. The context is a
+    /// local of its own, not yet part of a `Call`: the call's other fields are written only if
+    /// the attempt fails.
+    #[inline(always)]
+    fn run_first<F: FnMut() -> R>(policy: &'p RetryPolicy, mut attempt: F) -> R {
+        let ctx = AttemptCtx::new(policy.max_attempts_narrow());
+        let outcome = {
+            let _context = context::enter(&ctx);
+            attempt()
         };
+        if outcome.error().is_none() {
+            policy.counters().first_try_success();
+            #[cfg(feature = "metrics")]
+            crate::metrics::first_try_success(policy);
+            return outcome;
+        }
+        Self::from_parts(policy, (ctx, LazySlow(ManuallyDrop::new(None))))
+            .run_rest(Some(outcome), attempt)
+    }
+
+    /// The loop after a plain first attempt failed (`first`), or of a call that did not start
+    /// plain (`None`: its first attempt runs here too).
+    #[inline(never)]
+    fn run_rest<F: FnMut() -> R>(mut self, first: Option<R>, mut attempt: F) -> R {
+        let mut outcome = match first {
+            Some(outcome) => outcome,
+            None => self.run(&mut attempt),
+        };
+        loop {
+            match self.decide(outcome) {
+                Step::Return(result) => return result,
+                Step::Wait(wait) => self.sleep(wait),
+            }
+            outcome = self.run(&mut attempt);
+        }
+    }
+
+    /// The common start: the context of a first attempt, and nothing else.
+    #[inline(always)]
+    fn plain(policy: &'p RetryPolicy) -> Self {
+        Self::from_parts(
+            policy,
+            (
+                AttemptCtx::new(policy.max_attempts_narrow()),
+                LazySlow(ManuallyDrop::new(None)),
+            ),
+        )
+    }
+
+    #[inline(always)]
+    fn from_parts(policy: &'p RetryPolicy, (ctx, slow): (AttemptCtx, LazySlow)) -> Self {
         Call {
             policy,
             ctx,
-            slow: LazySlow(ManuallyDrop::new(slow)),
+            slow,
             _result: PhantomData,
         }
     }
@@ -204,16 +307,32 @@ where
     /// Runs one attempt of a sync body in the call's context.
     #[inline]
     pub fn run<F: FnOnce() -> R>(&mut self, attempt: F) -> R {
-        self.begin_attempt();
+        if self.slow.get().is_some() {
+            return self.run_with_state(attempt);
+        }
         let _context = context::enter(&self.ctx);
-        let _span = entered(self.slow.get());
+        attempt()
+    }
+
+    /// A sync attempt of a call that has its boxed state: a retry, or a traced call. Out of line
+    /// (and generic, so called directly, not through an import): the calls it makes would
+    /// otherwise have their addresses loaded ahead of every call's loop.
+    #[inline(never)]
+    fn run_with_state<F: FnOnce() -> R>(&mut self, attempt: F) -> R {
+        let _span = self
+            .slow
+            .get_mut()
+            .and_then(|slow| slow.begin_attempt(&self.ctx));
+        let _context = context::enter(&self.ctx);
         attempt()
     }
 
     /// Runs one attempt of an async body in the call's context, published at every poll.
     #[inline]
     pub fn run_async<F: Future<Output = R>>(&mut self, attempt: F) -> Attempting<'_, 'p, R, F> {
-        self.begin_attempt();
+        if let Some(slow) = self.slow.get_mut() {
+            slow.note_attempt_start(&self.ctx);
+        }
         Attempting {
             call: self,
             attempt,
@@ -274,6 +393,7 @@ where
     }
 
     /// Sleeps (blocking) before the next attempt.
+    #[inline(never)]
     pub fn sleep(&mut self, wait: Duration) {
         clock::sleep_blocking(wait);
         self.policy.counters().slept(wait);
@@ -303,21 +423,12 @@ where
         Sleeping {}
     }
 
-    /// Notes when a retry began, under a deadline (which needs attempt durations). The first
-    /// attempt began when the call did.
-    #[inline]
-    fn begin_attempt(&mut self) {
-        if self.ctx.deadline.is_some() && self.ctx.number() > 1 {
-            self.slow().attempt_started = Some(clock::now());
-        }
-    }
-
     #[cfg(feature = "tokio")]
     fn attempt_limit(&self) -> Option<(Duration, Elapsed)> {
         let timeout = self.policy.attempt_timeout_value();
         let remaining = self
             .ctx
-            .deadline
+            .deadline()
             .map(|deadline| deadline.saturating_duration_since(clock::now()));
         let by_timeout = timeout.map(|timeout| (timeout, Elapsed::attempt_timeout(timeout)));
         let by_deadline = remaining.map(|left| {
@@ -339,13 +450,13 @@ where
     fn decide_after_failure(&mut self, outcome: R, budget: Option<&RetryBudget>) -> Step<R> {
         let counters = self.policy.counters();
         let started = if self.ctx.number() == 1 {
-            self.ctx.started.get()
+            self.ctx.started()
         } else {
             self.slow().attempt_started.take()
         };
         let took = self
             .ctx
-            .deadline
+            .deadline()
             .and(started)
             .map(|started| clock::now().saturating_duration_since(started));
         let first_failure = self.slow.get().is_none_or(|slow| slow.backoff.is_none());
@@ -370,8 +481,8 @@ where
         }
         let number = self.ctx.number();
         let max_attempts = self.ctx.max_attempts();
-        let deadline = self.ctx.deadline;
-        let inner_gave_up = self.ctx.inner_gave_up.replace(false);
+        let deadline = self.ctx.deadline();
+        let inner_gave_up = self.ctx.take_inner_gave_up();
         let policy = self.policy;
         let slow = self.slow();
         if let Some(took) = took {
@@ -489,7 +600,7 @@ where
     fn tell_outer_call(&self, reason: GiveUpReason) {
         let retried = self.ctx.number() > 1 || !matches!(reason, GiveUpReason::Exhausted);
         if retried && reason != GiveUpReason::NotRetryable {
-            context::with_current(|outer| outer.inner_gave_up.set(true));
+            context::with_current(AttemptCtx::note_inner_gave_up);
         }
     }
 }
@@ -501,10 +612,48 @@ impl<R> Call<'_, R> {
     }
 }
 
-/// The deadline of a call that has its own or inherits one (at least one of the two), and when
-/// the call began.
+/// Whether a call may start with nothing but its context: it is not nested in another (whose
+/// deadline it would inherit), and INFO is off (no span to make).
+#[inline(always)]
+fn plain_start_possible() -> bool {
+    !context::is_nested() && !tracing::level_enabled!(tracing::Level::INFO)
+}
+
+/// The start of a call of a `static` policy that is not yet registered, has a deadline, is
+/// nested or is traced.
 #[cold]
 #[inline(never)]
+fn start_registered(policy: &'static RetryPolicy) -> (AttemptCtx, LazySlow) {
+    let counters = policy.counters();
+    if !counters.is_registered() {
+        stats::register(policy.name(), counters);
+    }
+    if policy.deadline_value().is_none() {
+        counters.allow_fast_start();
+    }
+    start(policy)
+}
+
+/// The start of a call that has a deadline (its own or inherited), or a span.
+#[cold]
+#[inline(never)]
+fn start(policy: &RetryPolicy) -> (AttemptCtx, LazySlow) {
+    let mut ctx = AttemptCtx::new(policy.max_attempts_narrow());
+    let inherited = context::with_current(AttemptCtx::deadline).flatten();
+    if policy.deadline_value().is_some() || inherited.is_some() {
+        let (deadline, started) = deadline_from(policy.deadline_value(), inherited);
+        ctx.set_deadline(deadline, started);
+    }
+    let slow = if tracing::level_enabled!(tracing::Level::INFO) {
+        start_span(policy.name())
+    } else {
+        None
+    };
+    (ctx, LazySlow(ManuallyDrop::new(slow)))
+}
+
+/// The deadline of a call that has its own or inherits one (at least one of the two), and when
+/// the call began.
 fn deadline_from(own: Option<Duration>, inherited: Option<Instant>) -> (Instant, Instant) {
     let now = clock::now();
     // A deadline past what `Instant` holds is no deadline worth the name: cap it at ~35,000
@@ -520,10 +669,7 @@ fn deadline_from(own: Option<Duration>, inherited: Option<Instant>) -> (Instant,
     (deadline, now)
 }
 
-/// The call's span, when INFO is enabled somewhere; out of line, so that the first try of a
-/// process that does not trace pays one level check.
-#[cold]
-#[inline(never)]
+/// The call's span, when INFO is enabled somewhere.
 fn start_span(function: &'static str) -> Option<Box<Slow>> {
     let span = tracing::info_span!("retry", function, idempotency_key = field::Empty);
     if span.is_disabled() {
@@ -549,7 +695,7 @@ impl<R> fmt::Debug for Call<'_, R> {
         f.debug_struct("Call")
             .field("policy", &self.policy.name())
             .field("attempt", &self.ctx.number())
-            .field("deadline", &self.ctx.deadline)
+            .field("deadline", &self.ctx.deadline())
             .finish_non_exhaustive()
     }
 }
@@ -574,10 +720,25 @@ impl<R, F: Future<Output = R>> Future for Attempting<'_, '_, R, F> {
         // polled in place, and `Attempting` has no `Drop` impl or `Unpin` impl of its own (it is
         // `Unpin` only when `F` is). `call` is a plain reference and is not pinned.
         let this = unsafe { self.get_unchecked_mut() };
+        if this.call.slow.get().is_some() {
+            return this.poll_with_state(cx);
+        }
         let _context = context::enter(&this.call.ctx);
-        let _span = entered(this.call.slow.get());
         // SAFETY: see above.
         unsafe { Pin::new_unchecked(&mut this.attempt) }.poll(cx)
+    }
+}
+
+impl<R, F: Future<Output = R>> Attempting<'_, '_, R, F> {
+    /// A poll of a call that has its boxed state (a retry, or a traced call), which enters the
+    /// span if it shows. Out of line for the reason `Call::run_with_state` is.
+    #[inline(never)]
+    fn poll_with_state(&mut self, cx: &mut Context<'_>) -> Poll<R> {
+        let _span = entered(self.call.slow.get());
+        let _context = context::enter(&self.call.ctx);
+        // SAFETY: called from `poll` on a pinned `Attempting`, whose `attempt` is pinned
+        // structurally (see there); it is polled in place.
+        unsafe { Pin::new_unchecked(&mut self.attempt) }.poll(cx)
     }
 }
 
@@ -720,15 +881,8 @@ impl RetryPolicy {
     /// });
     /// assert_eq!(result.unwrap(), 3);
     /// ```
-    pub fn call<T, E: Classify>(&self, mut op: impl FnMut() -> Result<T, E>) -> Result<T, E> {
-        let mut call = Call::borrowed(self);
-        loop {
-            let outcome = call.run(&mut op);
-            match call.decide(outcome) {
-                Step::Return(result) => return result,
-                Step::Wait(wait) => call.sleep(wait),
-            }
-        }
+    pub fn call<T, E: Classify>(&self, op: impl FnMut() -> Result<T, E>) -> Result<T, E> {
+        Call::run_borrowed(self, op)
     }
 
     /// Calls `op` and awaits its future until it succeeds or the policy gives up, waiting on

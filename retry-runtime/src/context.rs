@@ -6,8 +6,9 @@
 //! task across threads and `.await`s).
 
 use core::fmt;
-use std::cell::{Cell, OnceCell};
+use std::cell::Cell;
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::ptr;
 use std::time::{Duration, Instant};
 
@@ -15,67 +16,165 @@ use crate::clock;
 
 /// What the runtime knows about the attempt in progress; one per logical call, updated between
 /// attempts.
-#[derive(Debug)]
+///
+/// A first try writes one word of it: the attempt numbers and flags share `state`, and the
+/// deadline, start and key are written only when they are first known (each flag says whether
+/// its value is). Every store counts on that path: its cost is mostly the stores it makes.
 pub(crate) struct AttemptCtx {
-    /// Narrow (attempts are at most 100) to keep the future of a retried fn small.
-    number: u16,
-    max_attempts: u16,
-    pub(crate) deadline: Option<Instant>,
-    /// When the call began: read at the start when there is a deadline, else the first time
-    /// anything needs it, so a first try that never asks never reads the clock.
-    pub(crate) started: Cell<Option<Instant>>,
-    key: OnceCell<IdempotencyKey>,
+    state: Cell<State>,
+    /// Written when the call starts with a deadline (`State::DEADLINE`), never after.
+    deadline: MaybeUninit<Instant>,
+    /// When the call began (`State::STARTED`): at the start when there is a deadline, else the
+    /// first time anything needs it, so a first try that never asks never reads the clock.
+    started: Cell<MaybeUninit<Instant>>,
+    /// Made when first read (`State::KEY`).
+    key: Cell<MaybeUninit<IdempotencyKey>>,
+}
+
+/// The attempt's number (bits 0–15), the attempts allowed (16–31) and the flags above them.
+#[derive(Clone, Copy)]
+struct State(u64);
+
+impl State {
+    const MAX_SHIFT: u32 = 16;
+    const DEADLINE: u64 = 1 << 32;
+    const STARTED: u64 = 1 << 33;
+    const KEY: u64 = 1 << 34;
     /// Set by a retried call nested in this attempt when it gave up on an error it had already
     /// retried: the outer call must not retry it again.
-    pub(crate) inner_gave_up: Cell<bool>,
+    const INNER_GAVE_UP: u64 = 1 << 35;
+
+    #[inline]
+    fn first(max_attempts: u16) -> Self {
+        State(1 | u64::from(max_attempts) << Self::MAX_SHIFT)
+    }
+
+    #[inline]
+    fn number(self) -> u16 {
+        // Truncation keeps the low 16 bits, which hold the number.
+        #[allow(clippy::cast_possible_truncation)]
+        let number = self.0 as u16;
+        number
+    }
+
+    #[inline]
+    fn max_attempts(self) -> u16 {
+        #[allow(clippy::cast_possible_truncation)]
+        let max = (self.0 >> Self::MAX_SHIFT) as u16;
+        max
+    }
+
+    #[inline]
+    fn has(self, flag: u64) -> bool {
+        self.0 & flag != 0
+    }
+
+    #[inline]
+    fn with(self, flag: u64) -> Self {
+        State(self.0 | flag)
+    }
 }
 
 impl AttemptCtx {
-    /// The context of a call's first attempt, without a deadline (the call sets one after).
+    /// The context of a call's first attempt, without a deadline (see [`Self::set_deadline`]).
     #[inline]
-    pub(crate) fn new(max_attempts: u32) -> Self {
+    pub(crate) fn new(max_attempts: u16) -> Self {
         AttemptCtx {
-            number: 1,
-            max_attempts: narrow(max_attempts),
-            deadline: None,
-            started: Cell::new(None),
-            key: OnceCell::new(),
-            inner_gave_up: Cell::new(false),
+            state: Cell::new(State::first(max_attempts)),
+            deadline: MaybeUninit::uninit(),
+            started: Cell::new(MaybeUninit::uninit()),
+            key: Cell::new(MaybeUninit::uninit()),
         }
+    }
+
+    /// Gives the call a deadline, and the time it began; only before it is published.
+    pub(crate) fn set_deadline(&mut self, deadline: Instant, started: Instant) {
+        self.deadline.write(deadline);
+        self.started.set(MaybeUninit::new(started));
+        let state = self.state.get().with(State::DEADLINE).with(State::STARTED);
+        self.state.set(state);
     }
 
     /// This attempt's number, 1 for the first.
     #[inline]
     pub(crate) fn number(&self) -> u32 {
-        u32::from(self.number)
+        u32::from(self.state.get().number())
     }
 
     #[inline]
     pub(crate) fn max_attempts(&self) -> u32 {
-        u32::from(self.max_attempts)
+        u32::from(self.state.get().max_attempts())
+    }
+
+    #[inline]
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        if self.state.get().has(State::DEADLINE) {
+            // SAFETY: the flag is set only by `set_deadline`, after it wrote the field.
+            Some(unsafe { self.deadline.assume_init() })
+        } else {
+            None
+        }
     }
 
     /// Moves on to the next attempt, capped at `max_attempts` in all.
     pub(crate) fn next_attempt(&mut self, max_attempts: u32) {
-        self.number = self.number.saturating_add(1);
-        self.max_attempts = narrow(max_attempts);
+        let state = self.state.get();
+        let number = u64::from(state.number().saturating_add(1));
+        let max = u64::from(narrow(max_attempts)) << State::MAX_SHIFT;
+        let flags = state.0 & !0xFFFF_FFFF;
+        self.state.set(State(flags | max | number));
     }
 
     pub(crate) fn key(&self) -> IdempotencyKey {
-        *self.key.get_or_init(IdempotencyKey::new)
+        let state = self.state.get();
+        if state.has(State::KEY) {
+            // SAFETY: the flag is set only below, after the key was written.
+            return unsafe { self.key.get().assume_init() };
+        }
+        let key = IdempotencyKey::new();
+        self.key.set(MaybeUninit::new(key));
+        self.state.set(state.with(State::KEY));
+        key
     }
 
     #[cfg(test)]
     pub(crate) fn key_if_made(&self) -> Option<IdempotencyKey> {
-        self.key.get().copied()
+        // SAFETY: as in `key`.
+        self.state
+            .get()
+            .has(State::KEY)
+            .then(|| unsafe { self.key.get().assume_init() })
+    }
+
+    /// When the call began, if anything has asked yet.
+    pub(crate) fn started(&self) -> Option<Instant> {
+        if self.state.get().has(State::STARTED) {
+            // SAFETY: the flag is set only after the field was written.
+            Some(unsafe { self.started.get().assume_init() })
+        } else {
+            None
+        }
     }
 
     pub(crate) fn started_or(&self, now: Instant) -> Instant {
-        if let Some(started) = self.started.get() {
+        if let Some(started) = self.started() {
             return started;
         }
-        self.started.set(Some(now));
+        self.started.set(MaybeUninit::new(now));
+        self.state.set(self.state.get().with(State::STARTED));
         now
+    }
+
+    /// Notes that a retried call inside this attempt gave up on an error it had retried.
+    pub(crate) fn note_inner_gave_up(&self) {
+        self.state.set(self.state.get().with(State::INNER_GAVE_UP));
+    }
+
+    /// Whether a nested call gave up since the last time this was asked.
+    pub(crate) fn take_inner_gave_up(&self) -> bool {
+        let state = self.state.get();
+        self.state.set(State(state.0 & !State::INNER_GAVE_UP));
+        state.has(State::INNER_GAVE_UP)
     }
 
     fn snapshot(&self) -> Attempt {
@@ -85,10 +184,21 @@ impl AttemptCtx {
             max_attempts: self.max_attempts(),
             key: self.key(),
             remaining: self
-                .deadline
+                .deadline()
                 .map(|deadline| deadline.saturating_duration_since(now)),
             elapsed: now.saturating_duration_since(self.started_or(now)),
         }
+    }
+}
+
+impl fmt::Debug for AttemptCtx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AttemptCtx")
+            .field("number", &self.number())
+            .field("max_attempts", &self.max_attempts())
+            .field("deadline", &self.deadline())
+            .field("started", &self.started())
+            .finish_non_exhaustive()
     }
 }
 
@@ -121,6 +231,12 @@ impl Drop for Entered<'_> {
     fn drop(&mut self) {
         CURRENT.with(|current| current.set(self.previous));
     }
+}
+
+/// Whether this thread is running an attempt: a call starting now is nested in it.
+#[inline]
+pub(crate) fn is_nested() -> bool {
+    !CURRENT.with(Cell::get).is_null()
 }
 
 /// Runs `f` on the context of the attempt this thread is running, if any.

@@ -156,6 +156,9 @@ pub(crate) struct Counters {
     slept_nanos: AtomicU64,
     fallbacks: AtomicU64,
     registered: AtomicBool,
+    /// Registered, and the policy has no deadline: a call may start without more ado (one load
+    /// where there would be two).
+    fast_start: AtomicBool,
     /// The key of the `metrics` count of first-try successes, made at the first one.
     #[cfg(feature = "metrics")]
     pub(crate) first_try_key: crate::metrics::FirstTryKey,
@@ -173,6 +176,7 @@ impl Counters {
             slept_nanos: AtomicU64::new(0),
             fallbacks: AtomicU64::new(0),
             registered: AtomicBool::new(false),
+            fast_start: AtomicBool::new(false),
             #[cfg(feature = "metrics")]
             first_try_key: crate::metrics::FirstTryKey::new(),
         }
@@ -234,6 +238,15 @@ impl Counters {
     #[inline]
     pub(crate) fn is_registered(&self) -> bool {
         self.registered.load(Relaxed)
+    }
+
+    #[inline]
+    pub(crate) fn may_start_fast(&self) -> bool {
+        self.fast_start.load(Relaxed)
+    }
+
+    pub(crate) fn allow_fast_start(&self) {
+        self.fast_start.store(true, Relaxed);
     }
 }
 
@@ -325,13 +338,33 @@ impl ShardedCounter {
 
     #[inline]
     fn increment(&self) {
-        let slot = thread_slot();
+        // After thread-local destruction begins, fall back to the shared shard.
+        let slot = SLOT.try_with(Cell::get).unwrap_or(SHARDS);
         if slot < SHARDS - 1 {
-            let shard = &self.shards[slot].0;
-            shard.store(shard.load(Relaxed).wrapping_add(1), Relaxed);
+            self.increment_own(slot);
         } else {
-            self.shards[SHARDS - 1].0.fetch_add(1, Relaxed);
+            self.increment_other(slot);
         }
+    }
+
+    #[inline]
+    fn increment_own(&self, slot: usize) {
+        let shard = &self.shards[slot].0;
+        shard.store(shard.load(Relaxed).wrapping_add(1), Relaxed);
+    }
+
+    /// A thread without a shard of its own: it gets one if it never asked, else it shares the
+    /// last one. Out of line, so that the common case is one comparison.
+    #[cold]
+    #[inline(never)]
+    fn increment_other(&self, slot: usize) {
+        if slot == UNASSIGNED {
+            let slot = assign_slot();
+            if slot < SHARDS - 1 {
+                return self.increment_own(slot);
+            }
+        }
+        self.shards[SHARDS - 1].0.fetch_add(1, Relaxed);
     }
 
     fn sum(&self) -> u64 {
@@ -364,17 +397,6 @@ impl Drop for SlotOwner {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .push(slot);
         }
-    }
-}
-
-#[inline]
-fn thread_slot() -> usize {
-    // After thread-local destruction begins, fall back to the shared shard.
-    let slot = SLOT.try_with(Cell::get).unwrap_or(SHARDS);
-    if slot == UNASSIGNED {
-        assign_slot()
-    } else {
-        slot
     }
 }
 

@@ -6,7 +6,9 @@
 //
 // The clone is taken before the attempt and moved into it: the attempt then
 // owns its copy, and an async attempt holds `T` rather than `&T`, so it is
-// `Send` when `T` is, as the original body was.
+// `Send` when `T` is, as the original body was. A sync fn whose attempts are
+// one closure run again and again (`Call::run_static`) takes the clone as the
+// closure's first statements instead (`cloning_inside`).
 //
 // Input:
 //     fn f(&mut self, a: &A, b: &mut B, mut c: C, (d, e): (D, E), _: F) -> R { .. }
@@ -40,6 +42,9 @@ pub(super) struct Rebinds {
     pub(super) before: TokenStream,
     // First statements of the attempt.
     pub(super) inside: TokenStream,
+    // The same, for an attempt that is a closure called once per attempt: each clone is taken
+    // inside it, from the argument it borrows.
+    pub(super) cloning_inside: TokenStream,
     // Whether `self` in the body must become `__retry_self`.
     pub(super) rename_self: bool,
     // Whether an argument is taken by value (and only cloned).
@@ -47,6 +52,14 @@ pub(super) struct Rebinds {
     // The arguments as the function received them, in order, to hand on to a
     // `fallback` with the same parameters.
     pub(super) forward: Vec<TokenStream>,
+}
+
+impl Rebinds {
+    // A statement that is the same in both kinds of attempt.
+    fn both(&mut self, statement: TokenStream) {
+        self.inside.extend(statement.clone());
+        self.cloning_inside.extend(statement);
+    }
 }
 
 pub(super) fn self_ident() -> Ident {
@@ -65,6 +78,7 @@ pub(super) fn rewrite(sig: &mut Signature, rt: &Runtime, name_wildcards: bool) -
     let mut out = Rebinds {
         before: TokenStream::new(),
         inside: TokenStream::new(),
+        cloning_inside: TokenStream::new(),
         rename_self: false,
         owned: false,
         forward: Vec::new(),
@@ -80,7 +94,7 @@ pub(super) fn rewrite(sig: &mut Signature, rt: &Runtime, name_wildcards: bool) -
                     SelfKind::Ref => {}
                     SelfKind::RefMut => {
                         out.rename_self = true;
-                        out.inside.extend(quote!(let #renamed = &mut *#self_token;));
+                        out.both(quote!(let #renamed = &mut *#self_token;));
                     }
                     SelfKind::Value => {
                         out.rename_self = true;
@@ -95,6 +109,8 @@ pub(super) fn rewrite(sig: &mut Signature, rt: &Runtime, name_wildcards: bool) -
                         let copy = Ident::new("__retry_self_clone", Span::mixed_site());
                         out.before.extend(quote!(#allow_clone let #copy = #clone;));
                         out.inside.extend(quote!(let #mutability #renamed = #copy;));
+                        out.cloning_inside
+                            .extend(quote!(#allow_clone let #mutability #renamed = #clone;));
                     }
                 }
                 continue;
@@ -133,7 +149,7 @@ pub(super) fn rewrite(sig: &mut Signature, rt: &Runtime, name_wildcards: bool) -
                 subpat: None,
                 ..
             }) if passing == Passing::Mut => {
-                out.inside.extend(quote!(let #ident = &mut *#ident;));
+                out.both(quote!(let #ident = &mut *#ident;));
                 out.forward.push(quote!(#ident));
             }
             // mut c: C
@@ -149,6 +165,8 @@ pub(super) fn rewrite(sig: &mut Signature, rt: &Runtime, name_wildcards: bool) -
                 let clone = clone_of(rt, ident, ty_span);
                 out.before.extend(quote!(#allow_clone let #copy = #clone;));
                 out.inside.extend(quote!(let #mutability #ident = #copy;));
+                out.cloning_inside
+                    .extend(quote!(#allow_clone let #mutability #ident = #clone;));
                 out.forward.push(quote!(#ident));
             }
             // (d, e): (D, E), and `mut x: &T`
@@ -170,13 +188,15 @@ pub(super) fn rewrite(sig: &mut Signature, rt: &Runtime, name_wildcards: bool) -
                 );
                 out.forward.push(quote!(#name));
                 match passing {
-                    Passing::Shared => out.inside.extend(quote!(let #user_pat = #name;)),
-                    Passing::Mut => out.inside.extend(quote!(let #user_pat = &mut *#name;)),
+                    Passing::Shared => out.both(quote!(let #user_pat = #name;)),
+                    Passing::Mut => out.both(quote!(let #user_pat = &mut *#name;)),
                     Passing::Owned => {
                         out.owned = true;
                         let clone = clone_of(rt, &name, ty_span);
                         out.before.extend(quote!(#allow_clone let #copy = #clone;));
                         out.inside.extend(quote!(let #user_pat = #copy;));
+                        out.cloning_inside
+                            .extend(quote!(#allow_clone let #user_pat = #clone;));
                     }
                 }
             }
