@@ -4,7 +4,9 @@
 //! cargo bench --bench overhead
 //! ```
 //!
-//! - `first_try_sync`: a first-try success through `#[retry]` vs the same function without it.
+//! - `first_try_sync`: a first-try success through `#[retry]` vs the same function without it;
+//!   and the same pair around a body that calls a function the compiler cannot see into (with
+//!   a body that reads nothing, the compiler may drop the publication of the attempt context).
 //! - `first_try_async`: the same for async functions, awaited on a current-thread tokio runtime
 //!   (the loop of calls runs inside one `block_on`, so only the awaited call is measured).
 //! - `first_try_threads`: the sync call from one thread and from two threads at once (each thread
@@ -53,6 +55,25 @@ async fn retried_async(x: u64) -> Result<u64, Unavailable> {
     Ok(x.wrapping_mul(31).wrapping_add(7))
 }
 
+/// Work the compiler cannot see into, as a real body's request would be: the attempt context
+/// must then really be published, where a body that reads nothing lets the compiler drop it.
+#[inline(never)]
+fn opaque_work(x: u64) -> u64 {
+    black_box(x).wrapping_mul(31).wrapping_add(7)
+}
+
+#[inline(never)]
+#[allow(clippy::unnecessary_wraps)] // the same signature as the retried one
+fn direct_opaque(x: u64) -> Result<u64, Unavailable> {
+    Ok(opaque_work(x))
+}
+
+#[retry(max_attempts = 3, wait = exponential(100ms, 2s))]
+#[inline(never)]
+fn retried_opaque(x: u64) -> Result<u64, Unavailable> {
+    Ok(opaque_work(x))
+}
+
 /// Fails while `failures` is above zero, counting it down.
 #[retry(max_attempts = 3, wait = fixed(0), jitter = none)]
 #[inline(never)]
@@ -85,6 +106,12 @@ fn first_try_sync(c: &mut Criterion) {
     short(&mut group);
     group.bench_function("direct", |b| b.iter(|| direct_sync(black_box(42))));
     group.bench_function("retry", |b| b.iter(|| retried_sync(black_box(42))));
+    group.bench_function("direct_opaque_body", |b| {
+        b.iter(|| direct_opaque(black_box(42)));
+    });
+    group.bench_function("retry_opaque_body", |b| {
+        b.iter(|| retried_opaque(black_box(42)));
+    });
     group.finish();
 }
 

@@ -2,7 +2,7 @@
 //! once per attempt: receivers, generics, lifetimes, `impl Trait` and pattern
 //! arguments, trait impls, `crate = ...`, other attributes, `?` and `return`.
 
-use retry_runtime::{retry, testing, Classify, ErrorClass};
+use retry_runtime::{attempt, retry, testing, Classify, ErrorClass};
 use std::cell::Cell;
 use std::future::Future;
 use std::num::ParseIntError;
@@ -384,6 +384,47 @@ fn argument_shapes() {
     let mut out = Vec::new();
     assert_eq!(mutable_reference(&mut out, &calls), Ok(2));
     assert_eq!(out, vec![0, 1]);
+}
+
+// ----- clones and panics -----
+
+/// Counts the clones made of it.
+struct Counted<'a>(&'a Cell<u32>);
+
+impl Clone for Counted<'_> {
+    fn clone(&self) -> Self {
+        self.0.set(self.0.get() + 1);
+        Counted(self.0)
+    }
+}
+
+#[retry]
+fn takes_owned(arg: Counted<'_>, calls: &Cell<u32>) -> Result<u32, TestError> {
+    drop(arg);
+    flaky(calls, 3)
+}
+
+#[test]
+fn owned_arguments_are_cloned_once_per_attempt() {
+    let _clock = testing::record_sleeps();
+    let (clones, calls) = (Cell::new(0), Cell::new(0));
+    assert!(takes_owned(Counted(&clones), &calls).is_ok());
+    assert_eq!((calls.get(), clones.get()), (3, 3));
+}
+
+#[retry]
+fn panics() -> Result<u32, TestError> {
+    assert!(attempt().is_some());
+    panic!("the body panicked");
+}
+
+#[test]
+fn a_panicking_body_leaves_no_context_behind() {
+    // The first call of a function starts out of line (it registers); later ones inline.
+    for _ in 0..2 {
+        assert!(std::panic::catch_unwind(panics).is_err());
+        assert!(attempt().is_none());
+    }
 }
 
 // ----- trait impls, sync and async -----
