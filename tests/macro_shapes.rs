@@ -400,7 +400,7 @@ impl Clone for Counted<'_> {
 
 #[retry]
 fn takes_owned(arg: Counted<'_>, calls: &Cell<u32>) -> Result<u32, TestError> {
-    drop(arg);
+    let _owned: Counted<'_> = arg;
     flaky(calls, 3)
 }
 

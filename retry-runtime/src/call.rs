@@ -721,7 +721,8 @@ impl<R, F: Future<Output = R>> Future for Attempting<'_, '_, R, F> {
         // `Unpin` only when `F` is). `call` is a plain reference and is not pinned.
         let this = unsafe { self.get_unchecked_mut() };
         if this.call.slow.get().is_some() {
-            return this.poll_with_state(cx);
+            // SAFETY: `this` is the pinned `Attempting`, as `poll_with_state` requires.
+            return unsafe { this.poll_with_state(cx) };
         }
         let _context = context::enter(&this.call.ctx);
         // SAFETY: see above.
@@ -732,12 +733,15 @@ impl<R, F: Future<Output = R>> Future for Attempting<'_, '_, R, F> {
 impl<R, F: Future<Output = R>> Attempting<'_, '_, R, F> {
     /// A poll of a call that has its boxed state (a retry, or a traced call), which enters the
     /// span if it shows. Out of line for the reason `Call::run_with_state` is.
+    ///
+    /// # Safety
+    /// `self` must be pinned (it is the `Attempting` that `poll` was given).
     #[inline(never)]
-    fn poll_with_state(&mut self, cx: &mut Context<'_>) -> Poll<R> {
+    unsafe fn poll_with_state(&mut self, cx: &mut Context<'_>) -> Poll<R> {
         let _span = entered(self.call.slow.get());
         let _context = context::enter(&self.call.ctx);
-        // SAFETY: called from `poll` on a pinned `Attempting`, whose `attempt` is pinned
-        // structurally (see there); it is polled in place.
+        // SAFETY: `self` is pinned (the caller's promise) and `attempt` is pinned structurally
+        // (see `poll`); it is polled in place.
         unsafe { Pin::new_unchecked(&mut self.attempt) }.poll(cx)
     }
 }

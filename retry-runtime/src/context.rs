@@ -396,6 +396,27 @@ mod tests {
     }
 
     #[test]
+    fn the_state_word_keeps_numbers_and_flags_apart() {
+        let mut ctx = AttemptCtx::new(5);
+        assert_eq!((ctx.number(), ctx.max_attempts()), (1, 5));
+        assert_eq!((ctx.deadline(), ctx.started()), (None, None));
+        let now = Instant::now();
+        let deadline = now + Duration::from_secs(3);
+        ctx.set_deadline(deadline, now);
+        let key = ctx.key();
+        ctx.note_inner_gave_up();
+        ctx.next_attempt(8);
+        assert_eq!((ctx.number(), ctx.max_attempts()), (2, 8));
+        assert_eq!((ctx.deadline(), ctx.started()), (Some(deadline), Some(now)));
+        assert_eq!(ctx.key(), key);
+        assert!(ctx.take_inner_gave_up());
+        assert!(!ctx.take_inner_gave_up());
+        ctx.next_attempt(u32::MAX);
+        assert_eq!((ctx.number(), ctx.max_attempts()), (3, u32::from(u16::MAX)));
+        assert_eq!(ctx.key(), key, "flags survive every step");
+    }
+
+    #[test]
     fn context_is_restored_on_panic() {
         let ctx = AttemptCtx::new(3);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
