@@ -427,6 +427,26 @@ fn a_panicking_body_leaves_no_context_behind() {
     }
 }
 
+#[retry]
+fn remaining_seen_inside() -> Result<bool, TestError> {
+    Ok(attempt().and_then(|a| a.remaining()).is_some())
+}
+
+#[retry(deadline = 10s)]
+fn with_deadline() -> Result<(bool, bool), TestError> {
+    let own = attempt().and_then(|a| a.remaining()).is_some();
+    Ok((own, remaining_seen_inside()?))
+}
+
+#[test]
+fn deadlines_hold_on_every_call_not_only_the_first() {
+    // Later calls take the plain start when they may: a deadline, own or inherited, forbids it.
+    for _ in 0..3 {
+        assert_eq!(with_deadline(), Ok((true, true)));
+        assert_eq!(remaining_seen_inside(), Ok(false));
+    }
+}
+
 // ----- trait impls, sync and async -----
 
 trait Fetch {

@@ -173,6 +173,11 @@ impl LazySlow {
     }
 
     #[inline]
+    fn none() -> Self {
+        LazySlow(ManuallyDrop::new(None))
+    }
+
+    #[inline]
     fn get_mut(&mut self) -> Option<&mut Slow> {
         self.0.as_deref_mut()
     }
@@ -189,8 +194,7 @@ where
     /// Starts a call of a `static` policy, which appears in [`crate::statistics()`].
     #[inline(always)]
     pub fn new(policy: &'static RetryPolicy) -> Self {
-        // One flag says both "registered" and "no deadline of its own".
-        if policy.counters().may_start_fast() && plain_start_possible() {
+        if static_starts_plain(policy) {
             return Self::plain(policy);
         }
         Self::from_parts(policy, start_registered(policy))
@@ -205,7 +209,7 @@ where
     /// its publication and restoration, and one count.
     #[inline(always)]
     pub fn run_static<F: FnMut() -> R>(policy: &'static RetryPolicy, attempt: F) -> R {
-        if policy.counters().may_start_fast() && plain_start_possible() {
+        if static_starts_plain(policy) {
             return Self::run_first(policy, attempt);
         }
         Self::run_started(policy, attempt)
@@ -224,7 +228,7 @@ where
     /// Starts a call of any policy.
     #[inline(always)]
     pub fn borrowed(policy: &'p RetryPolicy) -> Self {
-        if policy.deadline_value().is_none() && plain_start_possible() {
+        if borrowed_starts_plain(policy) {
             return Self::plain(policy);
         }
         Self::from_parts(policy, start(policy))
@@ -234,7 +238,7 @@ where
     /// a policy that is not `static`: the loop of [`RetryPolicy::call`].
     #[inline(always)]
     pub fn run_borrowed<F: FnMut() -> R>(policy: &'p RetryPolicy, attempt: F) -> R {
-        if policy.deadline_value().is_none() && plain_start_possible() {
+        if borrowed_starts_plain(policy) {
             return Self::run_first(policy, attempt);
         }
         Self::run_borrowed_started(policy, attempt)
@@ -261,8 +265,7 @@ where
             crate::metrics::first_try_success(policy);
             return outcome;
         }
-        Self::from_parts(policy, (ctx, LazySlow(ManuallyDrop::new(None))))
-            .run_rest(Some(outcome), attempt)
+        Self::from_parts(policy, (ctx, LazySlow::none())).run_rest(Some(outcome), attempt)
     }
 
     /// The loop after a plain first attempt failed (`first`), or of a call that did not start
@@ -289,7 +292,7 @@ where
             policy,
             (
                 AttemptCtx::new(policy.max_attempts_narrow()),
-                LazySlow(ManuallyDrop::new(None)),
+                LazySlow::none(),
             ),
         )
     }
@@ -617,6 +620,19 @@ impl<R> Call<'_, R> {
 #[inline(always)]
 fn plain_start_possible() -> bool {
     !context::is_nested() && !tracing::level_enabled!(tracing::Level::INFO)
+}
+
+/// Whether a call of a `static` policy may start plain: one flag says both "registered" and "no
+/// deadline of its own".
+#[inline(always)]
+fn static_starts_plain(policy: &RetryPolicy) -> bool {
+    policy.counters().may_start_fast() && plain_start_possible()
+}
+
+/// Whether a call of a policy that is not registered may start plain.
+#[inline(always)]
+fn borrowed_starts_plain(policy: &RetryPolicy) -> bool {
+    policy.deadline_value().is_none() && plain_start_possible()
 }
 
 /// The start of a call of a `static` policy that is not yet registered, has a deadline, is
