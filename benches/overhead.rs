@@ -8,7 +8,9 @@
 //!   and the same pair around a body that calls a function the compiler cannot see into (with
 //!   a body that reads nothing, the compiler may drop the publication of the attempt context).
 //! - `first_try_async`: the same for async functions, awaited on a current-thread tokio runtime
-//!   (the loop of calls runs inside one `block_on`, so only the awaited call is measured).
+//!   (the loop of calls runs inside one `block_on`, so only the awaited call is measured); and
+//!   `direct_in_block`, the direct body inside an async block of its own: no retry, only the
+//!   nesting that any wrapper letting `?` end an attempt adds, which is the floor under `retry`.
 //! - `first_try_threads`: the sync call from one thread and from two threads at once (each thread
 //!   makes `iters` calls; the time is the slower thread's). The first-try path writes only a
 //!   per-thread counter shard, so two threads should cost what one does.
@@ -47,6 +49,15 @@ fn retried_sync(x: u64) -> Result<u64, Unavailable> {
 #[allow(clippy::unused_async)] // the same signature as the retried one
 async fn direct_async(x: u64) -> Result<u64, Unavailable> {
     Ok(x.wrapping_mul(31).wrapping_add(7))
+}
+
+/// No retry at all, only the shape any wrapper of an async fn needs to let a `?` or `return` in
+/// the body end an attempt rather than the call: the body in an async block of its own, awaited.
+/// The floor under `retry`, measured beside it.
+#[inline(never)]
+#[allow(clippy::unused_async)] // the same signature as the retried one
+async fn direct_async_in_block(x: u64) -> Result<u64, Unavailable> {
+    async move { Ok(x.wrapping_mul(31).wrapping_add(7)) }.await
 }
 
 #[retry(max_attempts = 3, wait = exponential(100ms, 2s))]
@@ -128,6 +139,17 @@ fn first_try_async(c: &mut Criterion) {
                 let start = Instant::now();
                 for _ in 0..iters {
                     let _ = black_box(direct_async(black_box(42)).await);
+                }
+                start.elapsed()
+            })
+        });
+    });
+    group.bench_function("direct_in_block", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let _ = black_box(direct_async_in_block(black_box(42)).await);
                 }
                 start.elapsed()
             })
