@@ -23,11 +23,11 @@
 
 use std::cell::Cell;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use retry_runtime::{retry, Jitter, RetryPolicy, Wait};
-use support::{on_threads, short, Unavailable};
+use support::{bench_async, on_threads, runtime, short, Unavailable};
 
 mod support;
 
@@ -127,45 +127,14 @@ fn first_try_sync(c: &mut Criterion) {
 }
 
 fn first_try_async(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let mut group = c.benchmark_group("first_try_async");
     short(&mut group);
-    group.bench_function("direct", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    let _ = black_box(direct_async(black_box(42)).await);
-                }
-                start.elapsed()
-            })
-        });
+    bench_async(&mut group, &rt, "direct", || direct_async(black_box(42)));
+    bench_async(&mut group, &rt, "direct_in_block", || {
+        direct_async_in_block(black_box(42))
     });
-    group.bench_function("direct_in_block", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    let _ = black_box(direct_async_in_block(black_box(42)).await);
-                }
-                start.elapsed()
-            })
-        });
-    });
-    group.bench_function("retry", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    let _ = black_box(retried_async(black_box(42)).await);
-                }
-                start.elapsed()
-            })
-        });
-    });
+    bench_async(&mut group, &rt, "retry", || retried_async(black_box(42)));
     group.finish();
 }
 

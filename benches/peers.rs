@@ -50,15 +50,13 @@
 //!   classification, counters or logging.
 
 use std::cell::Cell;
-use std::future::Future;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use backon::ExponentialBuilder;
-use criterion::measurement::WallTime;
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion};
 use retry_runtime::{retry, Jitter, RetryPolicy, Wait};
-use support::{short, Unavailable};
+use support::{bench_async, runtime, short, Unavailable};
 
 mod support;
 
@@ -179,36 +177,6 @@ async fn skip_zero(wait: Duration) {
 }
 
 // ===== the harness =====
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap()
-}
-
-/// Times `iters` awaited calls inside one `block_on`, so that only the awaited call is measured.
-fn bench_async<F, Fut>(
-    group: &mut BenchmarkGroup<'_, WallTime>,
-    rt: &tokio::runtime::Runtime,
-    name: &str,
-    call: F,
-) where
-    F: Fn() -> Fut,
-    Fut: Future,
-{
-    group.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    black_box(call().await);
-                }
-                start.elapsed()
-            })
-        });
-    });
-}
 
 // ===== the benches =====
 

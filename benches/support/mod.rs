@@ -1,6 +1,8 @@
 //! What the benches share: short measurement settings, and timing a loop on several threads
 //! at once.
 
+use std::future::Future;
+use std::hint::black_box;
 use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -52,4 +54,37 @@ pub fn on_threads(threads: usize, iters: u64, iteration: impl Fn(u64) + Sync) ->
             .max()
             .unwrap_or_default()
     })
+}
+
+/// A current-thread tokio runtime with a timer, as an async caller would have.
+#[allow(dead_code)] // `shared_state` awaits nothing
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
+/// Times `iters` awaited calls inside one `block_on`, so that only the awaited call is measured.
+#[allow(dead_code)] // `shared_state` awaits nothing
+pub fn bench_async<F, Fut>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    call: F,
+) where
+    F: Fn() -> Fut,
+    Fut: Future,
+{
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(call().await);
+                }
+                start.elapsed()
+            })
+        });
+    });
 }
