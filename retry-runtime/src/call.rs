@@ -199,10 +199,7 @@ where
     /// Starts a call of a `static` policy, which appears in [`crate::statistics()`].
     #[inline(always)]
     pub fn new(policy: &'static RetryPolicy) -> Self {
-        if static_starts_plain(policy) {
-            return Self::plain(policy);
-        }
-        Self::from_parts(policy, start_registered(policy))
+        Self::begin(policy, static_starts_plain(policy), start_registered)
     }
 
     /// Runs a sync body until the policy returns: what `#[retry]` makes of a sync fn without a
@@ -214,17 +211,18 @@ where
     /// its publication and restoration, and one count.
     #[inline(always)]
     pub fn run_static<F: FnMut() -> R>(policy: &'static RetryPolicy, attempt: F) -> R {
-        if static_starts_plain(policy) {
-            return Self::run_first(policy, attempt);
-        }
-        Self::run_started(policy, attempt)
-    }
-
-    #[inline(never)]
-    fn run_started<F: FnMut() -> R>(policy: &'static RetryPolicy, attempt: F) -> R {
-        Self::from_parts(policy, start_registered(policy)).run_rest(None, attempt)
+        Self::run_to_end(
+            policy,
+            static_starts_plain(policy),
+            start_registered,
+            attempt,
+        )
     }
 }
+
+/// How a call starts when it cannot start plain: out of line, and different for a `static`
+/// policy (which registers itself) and a borrowed one.
+type Start<'p> = fn(&'p RetryPolicy) -> (AttemptCtx, LazySlow);
 
 impl<'p, R: RetryResult> Call<'p, R>
 where
@@ -233,24 +231,39 @@ where
     /// Starts a call of any policy.
     #[inline(always)]
     pub fn borrowed(policy: &'p RetryPolicy) -> Self {
-        if borrowed_starts_plain(policy) {
-            return Self::plain(policy);
-        }
-        Self::from_parts(policy, start(policy))
+        Self::begin(policy, borrowed_starts_plain(policy), start)
     }
 
     /// Runs a sync body until the policy returns, as [`run_static`](Call::run_static) does for
     /// a policy that is not `static`: the loop of [`RetryPolicy::call`].
     #[inline(always)]
     pub fn run_borrowed<F: FnMut() -> R>(policy: &'p RetryPolicy, attempt: F) -> R {
-        if borrowed_starts_plain(policy) {
+        Self::run_to_end(policy, borrowed_starts_plain(policy), start, attempt)
+    }
+
+    #[inline(always)]
+    fn begin(policy: &'p RetryPolicy, starts_plain: bool, start: Start<'p>) -> Self {
+        if starts_plain {
+            return Self::plain(policy);
+        }
+        Self::from_parts(policy, start(policy))
+    }
+
+    #[inline(always)]
+    fn run_to_end<F: FnMut() -> R>(
+        policy: &'p RetryPolicy,
+        starts_plain: bool,
+        start: Start<'p>,
+        attempt: F,
+    ) -> R {
+        if starts_plain {
             return Self::run_first(policy, attempt);
         }
-        Self::run_borrowed_started(policy, attempt)
+        Self::run_started(policy, start, attempt)
     }
 
     #[inline(never)]
-    fn run_borrowed_started<F: FnMut() -> R>(policy: &'p RetryPolicy, attempt: F) -> R {
+    fn run_started<F: FnMut() -> R>(policy: &'p RetryPolicy, start: Start<'p>, attempt: F) -> R {
         Self::from_parts(policy, start(policy)).run_rest(None, attempt)
     }
 
