@@ -60,6 +60,17 @@ impl Rebinds {
         self.inside.extend(statement.clone());
         self.cloning_inside.extend(statement);
     }
+
+    // An argument taken by value, bound to `pattern` in each attempt from its `clone`: taken
+    // before the attempt into `copy` and moved in, or taken inside a closure attempt.
+    fn cloned(&mut self, pattern: &TokenStream, copy: &Ident, clone: &TokenStream) {
+        let allow_clone = quote!(#[allow(clippy::clone_on_copy, clippy::redundant_clone)]);
+        self.owned = true;
+        self.before.extend(quote!(#allow_clone let #copy = #clone;));
+        self.inside.extend(quote!(let #pattern = #copy;));
+        self.cloning_inside
+            .extend(quote!(#allow_clone let #pattern = #clone;));
+    }
 }
 
 pub(super) fn self_ident() -> Ident {
@@ -83,7 +94,6 @@ pub(super) fn rewrite(sig: &mut Signature, rt: &Runtime, name_wildcards: bool) -
         owned: false,
         forward: Vec::new(),
     };
-    let allow_clone = quote!(#[allow(clippy::clone_on_copy, clippy::redundant_clone)]);
     for (i, arg) in sig.inputs.iter_mut().enumerate() {
         let pt = match arg {
             FnArg::Receiver(receiver) => {
@@ -98,7 +108,6 @@ pub(super) fn rewrite(sig: &mut Signature, rt: &Runtime, name_wildcards: bool) -
                     }
                     SelfKind::Value => {
                         out.rename_self = true;
-                        out.owned = true;
                         let mutability = receiver.mutability.take();
                         let span = if receiver.colon_token.is_some() {
                             receiver.ty.span()
@@ -107,10 +116,7 @@ pub(super) fn rewrite(sig: &mut Signature, rt: &Runtime, name_wildcards: bool) -
                         };
                         let clone = clone_of(rt, &self_token, span);
                         let copy = Ident::new("__retry_self_clone", Span::mixed_site());
-                        out.before.extend(quote!(#allow_clone let #copy = #clone;));
-                        out.inside.extend(quote!(let #mutability #renamed = #copy;));
-                        out.cloning_inside
-                            .extend(quote!(#allow_clone let #mutability #renamed = #clone;));
+                        out.cloned(&quote!(#mutability #renamed), &copy, &clone);
                     }
                 }
                 continue;
@@ -160,13 +166,9 @@ pub(super) fn rewrite(sig: &mut Signature, rt: &Runtime, name_wildcards: bool) -
                 subpat: None,
                 ..
             }) if passing == Passing::Owned => {
-                out.owned = true;
                 let mutability = mutability.take();
                 let clone = clone_of(rt, ident, ty_span);
-                out.before.extend(quote!(#allow_clone let #copy = #clone;));
-                out.inside.extend(quote!(let #mutability #ident = #copy;));
-                out.cloning_inside
-                    .extend(quote!(#allow_clone let #mutability #ident = #clone;));
+                out.cloned(&quote!(#mutability #ident), &copy, &clone);
                 out.forward.push(quote!(#ident));
             }
             // (d, e): (D, E), and `mut x: &T`
@@ -191,12 +193,8 @@ pub(super) fn rewrite(sig: &mut Signature, rt: &Runtime, name_wildcards: bool) -
                     Passing::Shared => out.both(quote!(let #user_pat = #name;)),
                     Passing::Mut => out.both(quote!(let #user_pat = &mut *#name;)),
                     Passing::Owned => {
-                        out.owned = true;
                         let clone = clone_of(rt, &name, ty_span);
-                        out.before.extend(quote!(#allow_clone let #copy = #clone;));
-                        out.inside.extend(quote!(let #user_pat = #copy;));
-                        out.cloning_inside
-                            .extend(quote!(#allow_clone let #user_pat = #clone;));
+                        out.cloned(&quote!(#user_pat), &copy, &clone);
                     }
                 }
             }
