@@ -1,4 +1,4 @@
-//! The command line of `cargo run --example herd`: read here, where it is unit-tested, so the
+//! The command line of `cargo run -p herd`: read here, where it is unit-tested, so the
 //! example stays a thin `main`.
 
 use std::fmt;

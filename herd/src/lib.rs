@@ -10,7 +10,7 @@
 //!   of traffic take milliseconds, with the jitter seeded so a seed gives one result.
 //! - [`report`]: amplification, drain time, latency, failures; the table.
 //! - [`plot`]: the provider's load over time, as SVG and PNG.
-//! - [`cli`]: the command line of `cargo run --example herd`.
+//! - [`cli`]: the command line of `cargo run -p herd`.
 //!
 //! ```
 //! use herd::{report, sim, Scenario, Strategy};

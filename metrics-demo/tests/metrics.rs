@@ -11,7 +11,6 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use retry_runtime::metrics::{
     BREAKER_STATE, BREAKER_TRANSITIONS, CALLS, FAILURES, FALLBACKS, RETRIES, SLEEP,
 };
@@ -19,6 +18,7 @@ use retry_runtime::{
     retry, statistics_for, testing, BreakerState, CircuitBreaker, CircuitOpen, Classify, Elapsed,
     ErrorClass, GiveUpReason, RetryBudget, Statistics,
 };
+use retry_test_capture::{labels, Metric, Value};
 
 // ===== a scripted provider =====
 
@@ -74,60 +74,14 @@ impl Script {
 
 // ===== what a run recorded =====
 
-/// A recorded value, as compared here.
-#[derive(Debug, Clone, PartialEq)]
-enum Value {
-    Counter(u64),
-    Gauge(f64),
-    Histogram(Vec<f64>),
-}
-
-/// One metric: name, labels (sorted by key), value.
-type Metric = (String, Vec<(String, String)>, Value);
-
 /// Everything recorded on this thread while `run` ran.
 fn recorded<T>(run: impl FnOnce() -> T) -> (T, Recorded) {
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    let out = metrics::with_local_recorder(&recorder, run);
-    let mut all: Vec<Metric> = snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .map(|(key, _, _, value)| {
-            let value = match value {
-                DebugValue::Counter(n) => Value::Counter(n),
-                DebugValue::Gauge(g) => Value::Gauge(g.into_inner()),
-                DebugValue::Histogram(values) => {
-                    Value::Histogram(values.into_iter().map(|v| v.into_inner()).collect())
-                }
-            };
-            (
-                key.key().name().to_owned(),
-                labels_of(key.key().labels()),
-                value,
-            )
-        })
-        .collect();
-    all.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let (out, all) = retry_test_capture::metrics(run);
     (out, Recorded(all))
 }
 
-fn labels_of<'a>(labels: impl Iterator<Item = &'a metrics::Label>) -> Vec<(String, String)> {
-    let mut labels: Vec<_> = labels
-        .map(|l| (l.key().to_owned(), l.value().to_owned()))
-        .collect();
-    labels.sort();
-    labels
-}
-
-fn metric(name: &str, labels: &[(&str, &str)], value: Value) -> Metric {
-    let labels = labels
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
-    let mut labels: Vec<_> = labels.collect();
-    labels.sort();
-    (name.to_owned(), labels, value)
+fn metric(name: &str, pairs: &[(&str, &str)], value: Value) -> Metric {
+    (name.to_owned(), labels(pairs), value)
 }
 
 struct Recorded(Vec<Metric>);

@@ -53,7 +53,8 @@
 //! - `http`: `http::ApiError`, classifying a failed API response from its status, headers and
 //!   body, with every provider's retry hint.
 //! - `reqwest` (implies `http`): `Classify` for `reqwest::Error`, `HttpError`, and the
-//!   idempotency-key and retry-count headers for a `RequestBuilder`; TLS is rustls.
+//!   idempotency-key and retry-count headers for a `RequestBuilder`. No TLS: plain HTTP only.
+//! - `rustls` (implies `reqwest`): TLS for `https://` through rustls (aws-lc-rs, no OpenSSL).
 //! - `async-openai` (implies `reqwest`): `Classify` for async-openai's error, and a transport that
 //!   sends each request once and keeps the response headers.
 //! - `metrics`: `retry_runtime::metrics`, counters, a histogram and gauges on the `metrics`

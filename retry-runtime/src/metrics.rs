@@ -51,7 +51,7 @@
 //! assert_eq!(key.key().name(), CALLS);
 //! let labels: Vec<_> = key.key().labels().map(|l| (l.key(), l.value())).collect();
 //! assert_eq!(labels, [("function", "fetch_profile"), ("outcome", "first_try_success")]);
-//! assert_eq!(value, DebugValue::Counter(1));
+//! assert_eq!(value, Value::Counter(1));
 //! ```
 
 use std::ptr;
@@ -271,41 +271,11 @@ const fn visible(phase: Phase) -> BreakerState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use retry_test_capture::{labels, Metric, Value};
 
-    /// A metric: name, labels sorted by key, value.
-    type Metric = (String, Vec<(String, String)>, DebugValue);
-
-    /// Every metric recorded while `f` ran.
+    /// Every metric recorded on this thread while `f` ran.
     fn recorded(f: impl FnOnce()) -> Vec<Metric> {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        ::metrics::with_local_recorder(&recorder, f);
-        let mut all: Vec<_> = snapshotter
-            .snapshot()
-            .into_vec()
-            .into_iter()
-            .map(|(key, _, _, value)| {
-                let mut labels: Vec<_> = key
-                    .key()
-                    .labels()
-                    .map(|l| (l.key().to_owned(), l.value().to_owned()))
-                    .collect();
-                labels.sort();
-                (key.key().name().to_owned(), labels, value)
-            })
-            .collect();
-        all.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        all
-    }
-
-    fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut labels: Vec<_> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        labels.sort();
-        labels
+        retry_test_capture::metrics(f).1
     }
 
     #[test]
@@ -324,13 +294,13 @@ mod tests {
             .map(|(name, _)| *name);
         assert_eq!(made, Some("before"));
         let outcome = labels(&[("function", "before"), ("outcome", "first_try_success")]);
-        assert_eq!(seen, [(CALLS.to_owned(), outcome, DebugValue::Counter(3))]);
+        assert_eq!(seen, [(CALLS.to_owned(), outcome, Value::Counter(3))]);
 
         // A policy renamed after use: its key was made for the old name.
         let policy = policy.named("after");
         let seen = recorded(|| policy.call(|| Ok::<_, std::io::Error>(())).unwrap());
         let outcome = labels(&[("function", "after"), ("outcome", "first_try_success")]);
-        assert_eq!(seen, [(CALLS.to_owned(), outcome, DebugValue::Counter(1))]);
+        assert_eq!(seen, [(CALLS.to_owned(), outcome, Value::Counter(1))]);
     }
 
     #[test]
@@ -359,17 +329,17 @@ mod tests {
                 (
                     BREAKER_STATE.to_owned(),
                     labels(&[("breaker", "b")]),
-                    DebugValue::Gauge(2.0.into())
+                    Value::Gauge(2.0)
                 ),
                 (
                     BREAKER_TRANSITIONS.to_owned(),
                     labels(&[("breaker", "b"), ("from", "closed"), ("to", "open")]),
-                    DebugValue::Counter(1)
+                    Value::Counter(1)
                 ),
                 (
                     BREAKER_TRANSITIONS.to_owned(),
                     labels(&[("breaker", "b"), ("from", "open"), ("to", "half-open")]),
-                    DebugValue::Counter(1)
+                    Value::Counter(1)
                 ),
             ]
         );

@@ -1,80 +1,14 @@
 //! Behaviour 8: Every attempt is visible (a span per call, an event per failed attempt) and counted.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-
 use retry_runtime::{retry, statistics, statistics_for, testing, ErrorClass, GiveUpReason};
-use tracing::field::{Field, Visit};
-use tracing::{span, Event, Level, Subscriber};
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::Layer;
+use retry_test_capture::Event;
+use tracing::Level;
 
 use crate::support::{ApiError, Counter};
 
-#[derive(Debug, Clone)]
-struct Seen {
-    level: Level,
-    fields: BTreeMap<String, String>,
-    span: BTreeMap<String, String>,
-}
-
-#[derive(Default)]
-struct Fields(BTreeMap<String, String>);
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-}
-
-#[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<Seen>>>);
-
-struct SpanFields(BTreeMap<String, String>);
-
-impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Recorder {
-    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
-        let mut fields = Fields::default();
-        attrs.record(&mut fields);
-        ctx.span(id)
-            .unwrap()
-            .extensions_mut()
-            .insert(SpanFields(fields.0));
-    }
-    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
-        let mut fields = Fields::default();
-        values.record(&mut fields);
-        if let Some(span) = ctx.span(id) {
-            if let Some(existing) = span.extensions_mut().get_mut::<SpanFields>() {
-                existing.0.extend(fields.0);
-            }
-        }
-    }
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let mut fields = Fields::default();
-        event.record(&mut fields);
-        let span = ctx
-            .event_span(event)
-            .and_then(|s| s.extensions().get::<SpanFields>().map(|f| f.0.clone()))
-            .unwrap_or_default();
-        self.0.lock().unwrap().push(Seen {
-            level: *event.metadata().level(),
-            fields: fields.0,
-            span,
-        });
-    }
-}
-
-fn capture(f: impl FnOnce()) -> Vec<Seen> {
-    let recorder = Recorder::default();
-    let subscriber = tracing_subscriber::registry().with(recorder.clone());
-    tracing::subscriber::with_default(subscriber, f);
-    let seen = recorder.0.lock().unwrap().clone();
-    seen
+/// The events `f` emitted on this thread.
+fn capture(f: impl FnOnce()) -> Vec<Event> {
+    retry_test_capture::logs(f).1
 }
 
 #[retry(max_attempts = 3, wait = fixed(250ms), jitter = none)]

@@ -1,0 +1,375 @@
+//! The same workloads through a direct call, our `#[retry]`, our `RetryPolicy` without the
+//! macro, and [backon](https://docs.rs/backon) 1.x, measured in one run.
+//!
+//! ```text
+//! cargo bench -p retry-benches --bench peers
+//! cargo bench -p retry-benches --bench peers -- fail_twice   # a filter: only the groups that match
+//! ```
+//!
+//! The settings are in the code (`support::short`, and fewer samples for the timer group): in
+//! criterion 0.8 a group's own settings win over `--warm-up-time` / `--measurement-time`.
+//!
+//! Each group has up to four entries:
+//!
+//! - `direct`: the body called by hand, no retry library (a plain call for a first try; a
+//!   hand-written loop of up to three calls for the failing workloads): the floor.
+//! - `retry_attr`: a function under our `#[retry]`.
+//! - `policy_call`: our `RetryPolicy::call` / `call_async` on a closure (no macro).
+//! - `backon`: backon's `BlockingRetryable::retry(..).call()` / `Retryable::retry(..).await`.
+//!
+//! Groups:
+//!
+//! - `peers_first_try_sync`, `peers_first_try_async`: the body succeeds at once.
+//! - `peers_fail_twice_sync`, `peers_fail_twice_async`: the body fails twice, then succeeds on
+//!   the third and last attempt. Both libraries have the same policy shape: exponential
+//!   backoff, no jitter, 3 attempts in all (ours `max_attempts = 3`; backon counts retries, so
+//!   `with_max_times(2)`), and a minimum delay of zero, so every wait is zero and nothing
+//!   sleeps. A zero wait costs neither side a timer: ours skips the sleep for a zero wait (sync
+//!   and async); backon's default blocking sleeper is `std::thread::sleep`, which makes no
+//!   system call for a zero duration, and its async entry is given a sleeper that returns at
+//!   once for zero (and else awaits `tokio::time::sleep`, as ours does).
+//! - `peers_backon_tokio_timer` (few samples, milliseconds each): backon with its *default*
+//!   async sleeper (`tokio::time::sleep`) and the same zero delays, next to ours, and one bare
+//!   `tokio::time::sleep(Duration::ZERO).await` for reference. Tokio rounds every timer up to
+//!   the next millisecond tick, so a zero sleep parks the runtime until that tick: each zero-delay
+//!   retry costs about a millisecond of wall time (not of CPU).
+//!
+//! What each side does per failed attempt (no `tracing` subscriber is installed in either):
+//!
+//! - ours: at the first failure, boxes the call's failure-only state, seeds a small RNG (from a
+//!   per-thread sequence) for the backoff even without jitter, and reads the clock once; then at
+//!   every failure: classifies the error (`Classify::class`, `retry_after`), counts it in the
+//!   function's counters, judges it (class allowed? per-class cap? hint? no
+//!   deadline here), computes the wait, checks that the WARN event is disabled, and skips the
+//!   zero sleep. At the end it counts the success after retry and checks the INFO event.
+//! - backon: once per call, `ExponentialBuilder::build()` makes a `fastrand::Rng` (seeded from
+//!   fastrand's thread-local generator, even without jitter and even when the first try
+//!   succeeds); then at every failure: calls the `when` predicate (the default retries every
+//!   error; it never looks at the error), steps the backoff (a multiply in `f32` seconds), calls
+//!   the no-op `adjust` and `notify` closures, and the sleeper with the zero duration. No
+//!   classification, counters or logging.
+
+use std::cell::Cell;
+use std::hint::black_box;
+use std::time::Duration;
+
+use backon::ExponentialBuilder;
+use criterion::{criterion_group, criterion_main, Criterion};
+use retry_runtime::{retry, Jitter, RetryPolicy, Wait};
+use support::{bench_async, runtime, short, Unavailable};
+
+mod support;
+
+// ===== the bodies, shared by every entry =====
+
+#[inline(never)]
+#[allow(clippy::unnecessary_wraps)] // the same signature as the retried one
+fn body(x: u64) -> Result<u64, Unavailable> {
+    Ok(x.wrapping_mul(31).wrapping_add(7))
+}
+
+#[inline(never)]
+#[allow(clippy::unused_async)] // the same signature as the retried one
+async fn body_async(x: u64) -> Result<u64, Unavailable> {
+    Ok(x.wrapping_mul(31).wrapping_add(7))
+}
+
+/// Fails while `failures` is above zero, counting it down.
+#[inline(never)]
+fn flaky(failures: &Cell<u32>, x: u64) -> Result<u64, Unavailable> {
+    match failures.get() {
+        0 => Ok(x.wrapping_mul(31).wrapping_add(7)),
+        n => {
+            failures.set(n - 1);
+            Err(Unavailable)
+        }
+    }
+}
+
+#[allow(clippy::unused_async)] // an async body that does not await, as the first-try one
+async fn flaky_async(failures: &Cell<u32>, x: u64) -> Result<u64, Unavailable> {
+    flaky(failures, x)
+}
+
+// ===== the policies: the same shape in both libraries =====
+
+const ATTEMPTS: u32 = 3;
+
+/// First try: ours as the attribute below; backon the same exponential 100 ms .. 2 s, 3 attempts
+/// (jitter is never drawn on a first try by ours; backon's default has none).
+static FIRST_TRY: RetryPolicy = RetryPolicy::new()
+    .named("peers::first_try")
+    .max_attempts(ATTEMPTS)
+    .wait(Wait::exponential(
+        Duration::from_millis(100),
+        Duration::from_secs(2),
+    ));
+
+const BACKON_FIRST_TRY: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(100))
+    .with_max_delay(Duration::from_secs(2))
+    .with_max_times(ATTEMPTS as usize - 1);
+
+/// Failing workloads: exponential from zero (every wait zero), no jitter, 3 attempts.
+static ZERO_WAIT: RetryPolicy = RetryPolicy::new()
+    .named("peers::zero_wait")
+    .max_attempts(ATTEMPTS)
+    .wait(Wait::exponential(Duration::ZERO, Duration::from_secs(2)))
+    .jitter(Jitter::None);
+
+const BACKON_ZERO_WAIT: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::ZERO)
+    .with_max_delay(Duration::from_secs(2))
+    .with_max_times(ATTEMPTS as usize - 1);
+
+// The retried functions are written as a user would: the body calls the same operation that
+// every other entry calls, and no `#[inline(never)]` (on a `#[retry] async fn` whose body awaits
+// another future, `#[inline(never)]` alone roughly doubled the first-try time in a trial run).
+
+#[retry(max_attempts = 3, wait = exponential(100ms, 2s))]
+fn retried(x: u64) -> Result<u64, Unavailable> {
+    body(x)
+}
+
+#[retry(max_attempts = 3, wait = exponential(100ms, 2s))]
+async fn retried_async(x: u64) -> Result<u64, Unavailable> {
+    body_async(x).await
+}
+
+#[retry(max_attempts = 3, wait = exponential(0, 2s), jitter = none)]
+fn retried_flaky(failures: &Cell<u32>, x: u64) -> Result<u64, Unavailable> {
+    flaky(failures, x)
+}
+
+#[retry(max_attempts = 3, wait = exponential(0, 2s), jitter = none)]
+async fn retried_flaky_async(failures: &Cell<u32>, x: u64) -> Result<u64, Unavailable> {
+    flaky_async(failures, x).await
+}
+
+/// The baseline of the failing workloads: up to three calls by hand, no wait, no judgement.
+fn by_hand(failures: &Cell<u32>, x: u64) -> Result<u64, Unavailable> {
+    let mut attempt = 1;
+    loop {
+        match flaky(failures, x) {
+            Ok(v) => return Ok(v),
+            Err(_) if attempt < ATTEMPTS => attempt += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn by_hand_async(failures: &Cell<u32>, x: u64) -> Result<u64, Unavailable> {
+    let mut attempt = 1;
+    loop {
+        match flaky_async(failures, x).await {
+            Ok(v) => return Ok(v),
+            Err(_) if attempt < ATTEMPTS => attempt += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// backon's async sleeper made as fair as ours: no timer for a zero wait, else tokio's.
+async fn skip_zero(wait: Duration) {
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+}
+
+// ===== the harness =====
+
+// ===== the benches =====
+
+fn first_try_sync(c: &mut Criterion) {
+    use backon::BlockingRetryable;
+
+    let mut group = c.benchmark_group("peers_first_try_sync");
+    short(&mut group);
+    group.bench_function("direct", |b| b.iter(|| body(black_box(42))));
+    group.bench_function("retry_attr", |b| b.iter(|| retried(black_box(42))));
+    group.bench_function("policy_call", |b| {
+        b.iter(|| FIRST_TRY.call(|| body(black_box(42))));
+    });
+    group.bench_function("backon", |b| {
+        b.iter(|| (|| body(black_box(42))).retry(BACKON_FIRST_TRY).call());
+    });
+    group.finish();
+}
+
+fn first_try_async(c: &mut Criterion) {
+    use backon::Retryable;
+
+    let rt = runtime();
+    let mut group = c.benchmark_group("peers_first_try_async");
+    short(&mut group);
+    bench_async(&mut group, &rt, "direct", || body_async(black_box(42)));
+    bench_async(&mut group, &rt, "retry_attr", || {
+        retried_async(black_box(42))
+    });
+    bench_async(&mut group, &rt, "policy_call", || {
+        FIRST_TRY.call_async(|| body_async(black_box(42)))
+    });
+    // backon's default sleeper (tokio's): never reached on a first try.
+    bench_async(&mut group, &rt, "backon", || {
+        (|| body_async(black_box(42))).retry(BACKON_FIRST_TRY)
+    });
+    group.finish();
+}
+
+fn fail_twice_sync(c: &mut Criterion) {
+    use backon::BlockingRetryable;
+
+    let failures = Cell::new(0);
+    check_fail_twice_sync(&failures);
+    let mut group = c.benchmark_group("peers_fail_twice_sync");
+    short(&mut group);
+    group.bench_function("direct", |b| {
+        b.iter(|| {
+            failures.set(2);
+            by_hand(&failures, black_box(42))
+        });
+    });
+    group.bench_function("retry_attr", |b| {
+        b.iter(|| {
+            failures.set(2);
+            retried_flaky(&failures, black_box(42))
+        });
+    });
+    group.bench_function("policy_call", |b| {
+        b.iter(|| {
+            failures.set(2);
+            ZERO_WAIT.call(|| flaky(&failures, black_box(42)))
+        });
+    });
+    // The default blocking sleeper: `std::thread::sleep(Duration::ZERO)`, which returns at once.
+    group.bench_function("backon", |b| {
+        b.iter(|| {
+            failures.set(2);
+            (|| flaky(&failures, black_box(42)))
+                .retry(BACKON_ZERO_WAIT)
+                .call()
+        });
+    });
+    group.finish();
+}
+
+fn fail_twice_async(c: &mut Criterion) {
+    use backon::Retryable;
+
+    let rt = runtime();
+    let failures = Cell::new(0);
+    check_fail_twice_async(&rt, &failures);
+    let mut group = c.benchmark_group("peers_fail_twice_async");
+    short(&mut group);
+    bench_async(&mut group, &rt, "direct", || {
+        failures.set(2);
+        by_hand_async(&failures, black_box(42))
+    });
+    bench_async(&mut group, &rt, "retry_attr", || {
+        failures.set(2);
+        retried_flaky_async(&failures, black_box(42))
+    });
+    bench_async(&mut group, &rt, "policy_call", || {
+        failures.set(2);
+        ZERO_WAIT.call_async(|| flaky_async(&failures, black_box(42)))
+    });
+    bench_async(&mut group, &rt, "backon", || {
+        failures.set(2);
+        (|| flaky_async(&failures, black_box(42)))
+            .retry(BACKON_ZERO_WAIT)
+            .sleep(skip_zero)
+    });
+    group.finish();
+}
+
+/// backon's default async sleeper on zero delays, against ours: milliseconds per call, so few
+/// samples.
+fn backon_tokio_timer(c: &mut Criterion) {
+    use backon::Retryable;
+
+    let rt = runtime();
+    let failures = Cell::new(0);
+    let mut group = c.benchmark_group("peers_backon_tokio_timer");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_secs(1));
+    bench_async(&mut group, &rt, "tokio_sleep_zero", || {
+        tokio::time::sleep(Duration::ZERO)
+    });
+    bench_async(&mut group, &rt, "retry_attr_fail_twice", || {
+        failures.set(2);
+        retried_flaky_async(&failures, black_box(42))
+    });
+    bench_async(&mut group, &rt, "backon_default_sleeper_fail_twice", || {
+        failures.set(2);
+        (|| flaky_async(&failures, black_box(42))).retry(BACKON_ZERO_WAIT)
+    });
+    group.finish();
+}
+
+/// Each entry of the failing groups makes three attempts, no more: two failures then a success
+/// succeed, three failures fail. Run before the group is measured.
+fn check_fail_twice_sync(failures: &Cell<u32>) {
+    use backon::BlockingRetryable;
+
+    let runs: [&dyn Fn() -> Result<u64, Unavailable>; 4] = [
+        &|| by_hand(failures, 42),
+        &|| retried_flaky(failures, 42),
+        &|| ZERO_WAIT.call(|| flaky(failures, 42)),
+        &|| (|| flaky(failures, 42)).retry(BACKON_ZERO_WAIT).call(),
+    ];
+    for run in runs {
+        failures.set(2);
+        assert!(run().is_ok() && failures.get() == 0);
+        failures.set(3);
+        assert!(
+            run().is_err() && failures.get() == 0,
+            "3 attempts, not more"
+        );
+    }
+}
+
+fn check_fail_twice_async(rt: &tokio::runtime::Runtime, failures: &Cell<u32>) {
+    use backon::Retryable;
+
+    rt.block_on(async {
+        for n in [2, 3] {
+            failures.set(n);
+            let results = [
+                by_hand_async(failures, 42).await.is_ok(),
+                {
+                    failures.set(n);
+                    retried_flaky_async(failures, 42).await.is_ok()
+                },
+                {
+                    failures.set(n);
+                    ZERO_WAIT
+                        .call_async(|| flaky_async(failures, 42))
+                        .await
+                        .is_ok()
+                },
+                {
+                    failures.set(n);
+                    (|| flaky_async(failures, 42))
+                        .retry(BACKON_ZERO_WAIT)
+                        .sleep(skip_zero)
+                        .await
+                        .is_ok()
+                },
+            ];
+            assert_eq!(results, [n == 2; 4], "{n} failures");
+            assert_eq!(failures.get(), 0);
+        }
+    });
+}
+
+criterion_group!(
+    benches,
+    first_try_sync,
+    first_try_async,
+    fail_twice_sync,
+    fail_twice_async,
+    backon_tokio_timer
+);
+criterion_main!(benches);
