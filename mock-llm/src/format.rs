@@ -5,9 +5,54 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+// The server's clock: tokio's, so that tests on its paused clock judge retries in virtual time.
+use tokio::time::Instant;
+
 /// The last second an IMF-fixdate or a four-digit RFC 3339 year can show:
 /// 9999-12-31T23:59:59Z, in seconds since the Unix epoch.
 const MAX_UNIX_SECS: i64 = 253_402_300_799;
+
+/// One moment read on both clocks: the wall clock that dates and instants in a response are
+/// written from, and the monotonic clock the server judges retries by.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Moment {
+    instant: Instant,
+    since_epoch: Duration,
+}
+
+impl Moment {
+    pub(crate) fn now() -> Self {
+        // The monotonic clock first: the instant then never lies after the wall time read.
+        let instant = Instant::now();
+        let since_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Moment {
+            instant,
+            since_epoch,
+        }
+    }
+
+    /// Whole milliseconds since the Unix epoch, truncated.
+    pub(crate) fn unix_ms(&self) -> i64 {
+        i64::try_from(self.since_epoch.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// When the wall clock shows `unix_ms`, on the monotonic clock: this moment for a time
+    /// already past. Never later than the true moment, so a client that waits until the time
+    /// it was shown is never judged early; one that cannot be represented is a century away.
+    pub(crate) fn instant_at(&self, unix_ms: i64) -> Instant {
+        let target = Duration::from_millis(u64::try_from(unix_ms).unwrap_or(0));
+        let wait = target.saturating_sub(self.since_epoch);
+        self.instant
+            .checked_add(wait)
+            .or_else(|| {
+                self.instant
+                    .checked_add(Duration::from_secs(100 * 365 * 86_400))
+            })
+            .unwrap_or(self.instant)
+    }
+}
 
 /// Milliseconds since the Unix epoch on the wall clock (0 if the clock is before 1970).
 pub(crate) fn unix_now_ms() -> i64 {

@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
+use tokio::time::Instant;
 
 use crate::fault::FaultKind;
-use crate::format;
+use crate::format::{self, Moment};
 
 /// Content type of OpenAI's and Anthropic's JSON answers.
 pub(crate) const JSON: &str = "application/json";
@@ -22,7 +23,24 @@ pub(crate) struct Planned {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Bytes,
     /// The wait this response tells the client to respect, when the server can tell.
-    pub(crate) hint: Option<Duration>,
+    pub(crate) hint: Option<Hint>,
+}
+
+/// What a response tells the client to wait.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hint {
+    /// The wait it means, from when it is sent.
+    pub(crate) wait: Duration,
+    /// For a date or an instant: when the moment it names comes, on the monotonic clock. A
+    /// retry is judged against that moment, not against the send time plus `wait`, since the
+    /// client reads the same moment from the header.
+    pub(crate) until: Option<Instant>,
+}
+
+impl Hint {
+    fn after(wait: Duration) -> Option<Self> {
+        Some(Hint { wait, until: None })
+    }
 }
 
 fn to_bytes(value: &Value) -> Bytes {
@@ -110,21 +128,22 @@ fn google_help() -> Value {
 }
 
 /// Adds one header and the hint it stands for.
-fn with_header(mut planned: Planned, name: &str, value: String, hint: Option<Duration>) -> Planned {
+fn with_header(mut planned: Planned, name: &str, value: String, hint: Option<Hint>) -> Planned {
     planned.headers.push((name.to_owned(), value));
     planned.hint = hint;
     planned
 }
 
-/// The response for every fault that answers with an error status. `now_ms` is the wall clock
-/// (for HTTP-dates and RFC 3339 instants). Returns `None` for the faults that are not an error
+/// The response for every fault that answers with an error status. `now` is when it is planned
+/// (HTTP-dates and RFC 3339 instants are written from its wall-clock reading). Returns `None` for the faults that are not an error
 /// response (`Ok`, `Slow`, `CutBody`, `Disconnect*`).
 pub(crate) fn fault_response(
     kind: &FaultKind,
     model: &str,
     request_id: &str,
-    now_ms: i64,
+    now: Moment,
 ) -> Option<Planned> {
+    let now_ms = now.unix_ms();
     let limited =
         || openai_rate_limited("Rate limit reached for requests. Please try again later.");
     let anthropic_limited = || {
@@ -146,7 +165,9 @@ pub(crate) fn fault_response(
             limited(),
             "retry-after",
             format::delta_seconds(*secs),
-            Duration::try_from_secs_f64(*secs).ok(),
+            Duration::try_from_secs_f64(*secs)
+                .ok()
+                .and_then(Hint::after),
         ),
         FaultKind::RetryAfterHttpDate { offset_ms } => {
             let target_ms = now_ms.saturating_add(*offset_ms);
@@ -157,14 +178,17 @@ pub(crate) fn fault_response(
             let clamped_ms = secs.clamp(0, 253_402_300_799).saturating_mul(1_000);
             // A date in the past allows a retry at once.
             let wait_ms = clamped_ms.saturating_sub(now_ms).max(0);
-            let hint = u64::try_from(wait_ms).ok().map(Duration::from_millis);
+            let hint = u64::try_from(wait_ms).ok().map(|ms| Hint {
+                wait: Duration::from_millis(ms),
+                until: Some(now.instant_at(clamped_ms)),
+            });
             with_header(limited(), "retry-after", date, hint)
         }
         FaultKind::RetryAfterMs(ms) => with_header(
             limited(),
             "retry-after-ms",
             ms.to_string(),
-            Some(Duration::from_millis(*ms)),
+            Hint::after(Duration::from_millis(*ms)),
         ),
         FaultKind::AzureRetryAfterMs(ms) => {
             let body = Planned {
@@ -187,14 +211,14 @@ pub(crate) fn fault_response(
                 body,
                 "x-ms-retry-after-ms",
                 ms.to_string(),
-                Some(Duration::from_millis(*ms)),
+                Hint::after(Duration::from_millis(*ms)),
             )
         }
         FaultKind::OpenAiResetRequests(d) => with_header(
             limited(),
             "x-ratelimit-reset-requests",
             format::go_duration(*d),
-            Some(*d),
+            Hint::after(*d),
         ),
         FaultKind::OpenAiResetTokens(d) => with_header(
             openai_error(
@@ -206,7 +230,7 @@ pub(crate) fn fault_response(
             ),
             "x-ratelimit-reset-tokens",
             format::go_duration(*d),
-            Some(*d),
+            Hint::after(*d),
         ),
         FaultKind::AnthropicRequestsReset(d) | FaultKind::AnthropicTokensReset(d) => {
             let name = if matches!(kind, FaultKind::AnthropicRequestsReset(_)) {
@@ -221,7 +245,10 @@ pub(crate) fn fault_response(
                 anthropic_limited(),
                 name,
                 format::rfc3339_ms(target_ms),
-                Some(Duration::from_millis(wait_ms)),
+                Some(Hint {
+                    wait: Duration::from_millis(wait_ms),
+                    until: Some(now.instant_at(target_ms)),
+                }),
             )
         }
         FaultKind::GeminiRetryDelay(d) => {
@@ -241,7 +268,7 @@ pub(crate) fn fault_response(
                     "retryDelay": format::proto_duration(*d),
                 }),
             ]);
-            planned.hint = Some(*d);
+            planned.hint = Hint::after(*d);
             planned
         }
         FaultKind::RateLimitHeader { name, value } => {
@@ -348,7 +375,7 @@ pub(crate) fn capacity_response(wait: Duration) -> Planned {
         "retry-after".to_owned(),
         format::ceil_secs(wait).max(1).to_string(),
     ));
-    planned.hint = Some(Duration::from_millis(ms));
+    planned.hint = Hint::after(Duration::from_millis(ms));
     planned
 }
 

@@ -503,17 +503,18 @@ impl Exchange {
             }
             if let (Some(hint), Some(key)) = (planned.hint, &self.key) {
                 // The instant a hint allows; a hint too far to represent allows nothing.
-                let allowed = now
-                    .checked_add(hint)
-                    .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
-                    .unwrap_or(now);
+                let allowed = hint.until.unwrap_or_else(|| {
+                    now.checked_add(hint.wait)
+                        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+                        .unwrap_or(now)
+                });
                 // The latest word supersedes the previous one.
                 state.keys.entry(key.clone()).or_default().not_before = Some(allowed);
             }
             if let Some(record) = state.record_mut(self.seq) {
                 record.fault = Some(label.to_owned());
                 record.status = Some(planned.status);
-                record.hint = planned.hint;
+                record.hint = planned.hint.map(|h| h.wait);
                 record.replayed = replayed;
                 record.disconnected = cut;
             }
@@ -757,7 +758,7 @@ async fn handle(
                 &kind,
                 &chat.model,
                 &exchange.request_id,
-                format::unix_now_ms(),
+                format::Moment::now(),
             )
             .unwrap_or_else(|| responses::status_response(500, &exchange.request_id));
             exchange.respond(planned, &label, should_retry, false, false)

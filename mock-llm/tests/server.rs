@@ -307,6 +307,32 @@ async fn http_date_hints_in_the_past_allow_a_retry_at_once_and_absurd_ones_are_c
     assert_eq!(server.stats().early_retries, 2);
 }
 
+/// A client that waits exactly until the date a 429 names is not early: the server judges the
+/// retry against that moment, not against its send time plus the wait it meant.
+#[tokio::test]
+async fn a_date_hint_is_judged_against_the_moment_it_names() {
+    let server = server_with(vec![Fault::retry_after_http_date(1_500)]).await;
+    let key = [("idempotency-key", "k-named")];
+    let limited = chat_ok(server.addr(), &key).await;
+    let date = limited.header("retry-after").expect("a date");
+    let named = httpdate::parse_http_date(date).expect("an HTTP-date");
+    // The wall clock first: `now` is then no sooner than the moment `wall` was read, so
+    // `now + (named - wall)` is no sooner than the named moment on the monotonic clock.
+    let wall = std::time::SystemTime::now();
+    let now = tokio::time::Instant::now();
+    let named_instant = now + named.duration_since(wall).unwrap_or_default();
+    let not_before = server.retry_not_before("k-named").expect("a promise");
+    assert!(
+        not_before <= named_instant,
+        "the server asks for {:?} more than the date it wrote",
+        not_before - named_instant
+    );
+    assert!(
+        named_instant - not_before < ms(50),
+        "the promise follows the date"
+    );
+}
+
 #[tokio::test]
 async fn the_latest_hint_supersedes_the_previous_one() {
     let server = server_with(vec![
