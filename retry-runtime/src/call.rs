@@ -22,6 +22,7 @@ use tracing::field;
 
 use crate::context::{self, AttemptCtx};
 use crate::strategy::{self, Failure, TimeLeft, Verdict};
+use crate::summary::ErrorSummary;
 use crate::wait::Backoff;
 use crate::{
     clock, stats, testing, Classify, Elapsed, ErrorClass, GiveUpReason, RetryBudget, RetryPolicy,
@@ -560,17 +561,22 @@ where
                 verdict => verdict,
             }
         };
+        // The whole error, headers and bodies included, only for those who ask; the WARN or
+        // ERROR line below has its one-line summary.
+        tracing::debug!(parent: &slow.span, attempt = number, error = ?error, "attempt failed");
         match verdict {
             Verdict::Retry { wait, reason, cap } => {
                 tracing::warn!(
                     parent: &slow.span,
+                    function = policy.name(),
                     attempt = number,
                     max_attempts = cap,
                     class = class.name(),
+                    status = error.status(),
                     request_id = error.request_id(),
-                    error = ?error,
                     delay = ?wait,
                     why = reason.as_str(),
+                    error = %ErrorSummary(error),
                     "attempt failed; retrying"
                 );
                 self.ctx.next_attempt(cap);
@@ -582,13 +588,15 @@ where
                 crate::metrics::gave_up(policy, reason);
                 tracing::error!(
                     parent: &slow.span,
+                    function = policy.name(),
                     attempt = number,
                     max_attempts = cap,
                     class = class.name(),
+                    status = error.status(),
                     request_id = error.request_id(),
-                    error = ?error,
                     hint = ?failure.hint,
                     reason = reason.as_str(),
+                    error = %ErrorSummary(error),
                     "giving up"
                 );
                 self.tell_outer_call(reason);

@@ -1,6 +1,7 @@
 //! What kind of failure an error is, and what the server said about it.
 
 use core::fmt;
+use std::borrow::Cow;
 use std::io;
 use std::time::Duration;
 
@@ -213,6 +214,32 @@ pub trait Classify: fmt::Debug {
     fn request_id(&self) -> Option<&str> {
         None
     }
+
+    /// The HTTP status of the failed response, when there was one, for logs.
+    fn status(&self) -> Option<u16> {
+        None
+    }
+
+    /// A short human-readable reason for logs: the provider's error message, say, never its
+    /// headers or whole body. The per-attempt log line shows it on one line, trimmed; without
+    /// one it shows the error's `Debug` form, trimmed, and the whole error only at `DEBUG`.
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    /// use retry_runtime::{Classify, ErrorClass};
+    ///
+    /// #[derive(Debug)]
+    /// struct ApiError { status: u16, message: String, body: String }
+    ///
+    /// impl Classify for ApiError {
+    ///     fn class(&self) -> ErrorClass { ErrorClass::from_status(self.status) }
+    ///     fn status(&self) -> Option<u16> { Some(self.status) }
+    ///     fn message(&self) -> Option<Cow<'_, str>> { Some(Cow::Borrowed(&self.message)) }
+    /// }
+    /// ```
+    fn message(&self) -> Option<Cow<'_, str>> {
+        None
+    }
 }
 
 impl Classify for io::Error {
@@ -229,11 +256,19 @@ impl Classify for io::Error {
             _ => ErrorClass::Other,
         }
     }
+
+    fn message(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Owned(self.to_string()))
+    }
 }
 
 impl Classify for Elapsed {
     fn class(&self) -> ErrorClass {
         ErrorClass::Timeout
+    }
+
+    fn message(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Owned(self.to_string()))
     }
 }
 
@@ -241,6 +276,10 @@ impl Classify for Elapsed {
 impl Classify for tokio::time::error::Elapsed {
     fn class(&self) -> ErrorClass {
         ErrorClass::Timeout
+    }
+
+    fn message(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed("timed out"))
     }
 }
 
@@ -253,6 +292,12 @@ impl<E: Classify + ?Sized> Classify for Box<E> {
     }
     fn request_id(&self) -> Option<&str> {
         (**self).request_id()
+    }
+    fn status(&self) -> Option<u16> {
+        (**self).status()
+    }
+    fn message(&self) -> Option<Cow<'_, str>> {
+        (**self).message()
     }
 }
 

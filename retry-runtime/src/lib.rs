@@ -79,6 +79,7 @@ pub mod metrics;
 mod policy;
 mod stats;
 mod strategy;
+mod summary;
 pub mod testing;
 mod wait;
 

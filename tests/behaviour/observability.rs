@@ -24,14 +24,15 @@ fn flaky_completion(counter: &Counter) -> Result<&'static str, ApiError> {
 fn each_failed_attempt_is_a_warning_and_success_after_retry_is_info() {
     let _clock = testing::record_sleeps();
     let counter = Counter::new();
-    let seen = capture(|| assert_eq!(flaky_completion(&counter).unwrap(), "hello"));
+    let all = capture(|| assert_eq!(flaky_completion(&counter).unwrap(), "hello"));
+    let seen: Vec<_> = all.iter().filter(|s| s.level <= Level::INFO).collect();
     let levels: Vec<_> = seen.iter().map(|s| s.level).collect();
     assert_eq!(levels, [Level::WARN, Level::WARN, Level::INFO], "{seen:#?}");
 
     let first = &seen[0].fields;
     assert!(
-        !first.contains_key("function"),
-        "the span names the function: {first:?}"
+        first["function"].ends_with("::flaky_completion"),
+        "the line names the function, with or without a span: {first:?}"
     );
     assert_eq!(first["attempt"], "1");
     assert_eq!(first["max_attempts"], "3");
@@ -39,6 +40,7 @@ fn each_failed_attempt_is_a_warning_and_success_after_retry_is_info() {
     assert_eq!(first["request_id"], "req_abc123");
     assert_eq!(first["delay"], "250ms");
     assert_eq!(first["why"], "backoff");
+    assert_eq!(first["status"], "503");
     assert!(first["error"].contains("503"), "{first:?}");
 
     let second = &seen[1].fields;
@@ -46,8 +48,12 @@ fn each_failed_attempt_is_a_warning_and_success_after_retry_is_info() {
     assert_eq!(second["why"], "retry-after");
 
     assert_eq!(seen[2].fields["attempts"], "3");
+    // The whole error of each failed attempt at DEBUG, before its line.
+    let debug: Vec<_> = all.iter().filter(|s| s.level == Level::DEBUG).collect();
+    assert_eq!(debug.len(), 2, "{all:#?}");
+    assert!(debug[0].fields["error"].contains("req_abc123"), "{debug:?}");
     // All inside one span that names the function and carries the call's idempotency key.
-    for event in &seen {
+    for event in &all {
         assert!(event.span["function"].ends_with("::flaky_completion"));
         assert_eq!(event.span["idempotency_key"].len(), 36, "{:?}", event.span);
         assert_eq!(
@@ -73,6 +79,44 @@ fn giving_up_is_an_error_with_its_reason() {
     assert_eq!(errors[0].fields["attempt"], "2");
     assert_eq!(errors[1].fields["reason"], "not_retryable");
     assert_eq!(errors[1].fields["class"], "Auth");
+}
+
+/// What an operator reads on the WARN line of an HTTP failure: status, request id and the
+/// provider's message, never a header or the body; those are in the DEBUG event.
+#[test]
+fn a_failed_attempt_line_has_the_providers_message_not_its_headers_or_body() {
+    use retry_runtime::http::reqwest::header::{HeaderMap, HeaderValue};
+    use retry_runtime::http::reqwest::StatusCode;
+    use retry_runtime::http::ApiError as HttpApiError;
+
+    #[retry(max_attempts = 2, wait = fixed(0))]
+    fn overloaded() -> Result<(), HttpApiError> {
+        let mut headers = HeaderMap::new();
+        headers.insert("request-id", HeaderValue::from_static("req_011"));
+        headers.insert("x-secret-header", HeaderValue::from_static("do-not-log"));
+        let body = br#"{"type": "error", "error": {"type": "overloaded_error",
+            "message": "Overloaded,\n   try again later"}, "padding": "a whole body"}"#;
+        Err(HttpApiError::new(
+            StatusCode::from_u16(529).unwrap(),
+            &headers,
+            body,
+        ))
+    }
+    let all = capture(|| assert!(overloaded().is_err()));
+    let warn = all
+        .iter()
+        .find(|e| e.level == Level::WARN)
+        .expect("a WARN line");
+    assert_eq!(warn.fields["status"], "529");
+    assert_eq!(warn.fields["request_id"], "req_011");
+    assert_eq!(warn.fields["error"], "Overloaded, try again later");
+    for event in all.iter().filter(|e| e.level <= Level::INFO) {
+        let line = format!("{:?}", event.fields);
+        assert!(!line.contains("do-not-log"), "{line}");
+        assert!(!line.contains("a whole body"), "{line}");
+    }
+    let debug = all.iter().find(|e| e.level == Level::DEBUG).expect("DEBUG");
+    assert!(debug.fields["error"].contains("a whole body"), "{debug:?}");
 }
 
 #[test]

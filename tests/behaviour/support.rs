@@ -61,6 +61,13 @@ impl Classify for ApiError {
             ApiError::TimedOut(_) => None,
         }
     }
+
+    fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Status { status, .. } => Some(*status),
+            ApiError::TimedOut(_) => None,
+        }
+    }
 }
 
 impl From<Elapsed> for ApiError {

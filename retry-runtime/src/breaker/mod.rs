@@ -996,4 +996,8 @@ impl Classify for CircuitOpen {
     fn retry_after(&self) -> Option<Duration> {
         self.retry_in
     }
+
+    fn message(&self) -> Option<std::borrow::Cow<'_, str>> {
+        Some(self.to_string().into())
+    }
 }

@@ -2,6 +2,7 @@
 //! `reqwest::Response`, the `HttpError` enum, and idempotency headers.
 
 use core::fmt;
+use std::borrow::Cow;
 use std::error::Error as _;
 use std::io;
 use std::time::{Duration, SystemTime};
@@ -60,6 +61,14 @@ impl Classify for ::reqwest::Error {
         } else {
             ErrorClass::Other
         }
+    }
+
+    fn status(&self) -> Option<u16> {
+        self.status().map(|status| status.as_u16())
+    }
+
+    fn message(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Owned(self.to_string()))
     }
 }
 
@@ -222,6 +231,21 @@ impl Classify for HttpError {
 
     fn request_id(&self) -> Option<&str> {
         self.api().and_then(Classify::request_id)
+    }
+
+    fn status(&self) -> Option<u16> {
+        match self {
+            HttpError::Api(error) => Classify::status(error),
+            HttpError::Transport(error) => Classify::status(error),
+            HttpError::Elapsed(_) | HttpError::CircuitOpen(_) => None,
+        }
+    }
+
+    fn message(&self) -> Option<Cow<'_, str>> {
+        match self {
+            HttpError::Api(error) => Classify::message(error),
+            other => Some(Cow::Owned(other.to_string())),
+        }
     }
 }
 

@@ -77,6 +77,7 @@
 //! shorter. [`ApiError::new_at`] takes the time of receipt explicitly.
 
 use core::fmt;
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use ::http::header::{HeaderMap, HeaderName};
@@ -446,6 +447,21 @@ impl Classify for ApiError {
 
     fn request_id(&self) -> Option<&str> {
         self.0.request_id.as_deref()
+    }
+
+    fn status(&self) -> Option<u16> {
+        Some(self.0.status.as_u16())
+    }
+
+    /// The provider's message; else its error type, the status's reason, or the start of the
+    /// body (the log line trims it).
+    fn message(&self) -> Option<Cow<'_, str>> {
+        let inner = &*self.0;
+        let text = (inner.message.as_deref())
+            .or(inner.error_type.as_deref())
+            .or(inner.status.canonical_reason())
+            .unwrap_or(&inner.body);
+        Some(Cow::Borrowed(text))
     }
 }
 

@@ -4,6 +4,7 @@
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
+use std::borrow::Cow;
 use std::time::Duration;
 
 use ::async_openai::error::{ApiErrorResponse, OpenAIError};
@@ -75,6 +76,26 @@ impl Classify for OpenAIError {
         match self {
             OpenAIError::Boxed(error) => boxed(error.as_ref()).and_then(Classify::request_id),
             _ => None,
+        }
+    }
+
+    fn status(&self) -> Option<u16> {
+        match self {
+            OpenAIError::Reqwest(error) => Classify::status(error),
+            OpenAIError::ApiError(response) => Some(response.status_code.as_u16()),
+            OpenAIError::Boxed(error) => boxed(error.as_ref()).and_then(Classify::status),
+            _ => None,
+        }
+    }
+
+    fn message(&self) -> Option<Cow<'_, str>> {
+        match self {
+            OpenAIError::ApiError(response) => Some(Cow::Borrowed(&response.api_error.message)),
+            OpenAIError::Boxed(error) => match boxed(error.as_ref()) {
+                Some(known) => known.message(),
+                None => Some(Cow::Owned(error.to_string())),
+            },
+            other => Some(Cow::Owned(other.to_string())),
         }
     }
 }
