@@ -179,6 +179,49 @@ mod tests {
     }
 
     #[test]
+    fn an_item_that_is_not_a_function_is_named() {
+        for (item, message) in [
+            (
+                quote!(
+                    pub struct Client;
+                ),
+                "`#[retry]` goes on a `fn`, not on a struct",
+            ),
+            (
+                quote!(
+                    impl<T> Display for Client<T> {}
+                ),
+                "`#[retry]` goes on a `fn`, not on an `impl` block; put it on each method that should retry",
+            ),
+            (
+                quote!(
+                    mod client {}
+                ),
+                "`#[retry]` goes on a `fn`, not on a module; put it on each function that should retry",
+            ),
+            (
+                quote!(
+                    const LIMIT: u32 = 3;
+                ),
+                "`#[retry]` goes on a `fn`, not on a `const`",
+            ),
+            // syn reads a generic `const` only as tokens: the error says where
+            // it stopped being a function.
+            (
+                quote!(
+                    const LIMIT<T>: u32 = 3;
+                ),
+                "`#[retry]` goes on a `fn`: expected `fn`",
+            ),
+        ] {
+            let out = expand(quote!(), item.clone());
+            assert!(out.starts_with(&item.to_string()), "{out}");
+            let expected = quote!(::core::compile_error! { #message }).to_string();
+            assert!(out.ends_with(&expected), "expected `{expected}` in {out}");
+        }
+    }
+
+    #[test]
     fn never_panics_on_odd_input() {
         for (args, item) in [
             (

@@ -3,7 +3,7 @@
 
 use crate::args::RetryArgs;
 use crate::ctxt::Ctxt;
-use crate::item::RetryFn;
+use crate::item::{self, RetryFn};
 use crate::wait::{WaitKind, WaitSpec};
 use syn::{ReturnType, Type};
 
@@ -73,6 +73,14 @@ impl RetryFn {
                 abi.extern_token.span,
                 "`#[retry]` cannot be applied to an `extern` fn; retry a Rust fn and call it from the `extern` one",
             );
+        }
+        if let Some(receiver) = sig.receiver() {
+            if item::self_kind(receiver).is_none() {
+                cx.error_spanned_by(
+                    receiver,
+                    "`#[retry]` does not know this kind of `self` yet; take `self`, `&self`, `&mut self` or `self: Type`",
+                );
+            }
         }
         match (&sig.output, self.return_type()) {
             (ReturnType::Default, _) => cx.error_at(

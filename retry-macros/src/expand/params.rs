@@ -35,7 +35,7 @@ use crate::item::{self, Passing, SelfKind};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{FnArg, Pat, PatIdent, Signature};
+use syn::{FnArg, Pat, PatIdent, ReceiverKind, Signature};
 
 pub(super) struct Rebinds {
     // Statements of the loop, before the attempt.
@@ -100,19 +100,19 @@ pub(super) fn rewrite(sig: &mut Signature, rt: &Runtime, name_wildcards: bool) -
                 let self_token = Ident::new("self", receiver.self_token.span);
                 out.forward.push(quote!(#self_token));
                 let renamed = self_ident();
+                // `None` was rejected by validation.
                 match item::self_kind(receiver) {
-                    SelfKind::Ref => {}
-                    SelfKind::RefMut => {
+                    None | Some(SelfKind::Ref) => {}
+                    Some(SelfKind::RefMut) => {
                         out.rename_self = true;
                         out.both(quote!(let #renamed = &mut *#self_token;));
                     }
-                    SelfKind::Value => {
+                    Some(SelfKind::Value) => {
                         out.rename_self = true;
                         let mutability = receiver.mutability.take();
-                        let span = if receiver.colon_token.is_some() {
-                            receiver.ty.span()
-                        } else {
-                            receiver.self_token.span
+                        let span = match &receiver.kind {
+                            ReceiverKind::Typed(_, ty) => ty.span(),
+                            _ => receiver.self_token.span,
                         };
                         let clone = clone_of(rt, &self_token, span);
                         let copy = Ident::new("__retry_self_clone", Span::mixed_site());
