@@ -4,388 +4,128 @@
 //! cargo run --example quickstart
 //! ```
 //!
-//! No network and no API key: the example starts the embedded OpenAI-compatible server
-//! (`mock-llm`) on 127.0.0.1 and runs a small workload against it through `#[retry]`-annotated
-//! reqwest functions: a 429 with a retry hint, a blip of 503/529s, a response slower than the
-//! attempt timeout, an auth error, a burst into a capacity limit, an outage that trips the
-//! circuit breaker and falls back to a backup provider, and a retry budget that runs dry. Each
-//! call prints what the server saw of it, attempt by attempt; the totals close the report.
+//! No network and no API key: the example starts three embedded OpenAI-compatible servers
+//! (`mock-llm`) on 127.0.0.1 — a primary provider, a backup and a rate-limited one — and calls
+//! them through `#[retry]`-annotated reqwest functions (`quickstart/client.rs`), scene by
+//! scene: a 429 with a retry hint, a blip of 503/529s, an answer slower than the attempt
+//! timeout, an auth error, a burst into a capacity limit, an outage that opens the circuit
+//! breaker and falls back to the backup, and a retry budget that runs dry. Each scene prints a
+//! few lines: the attempts as the client saw them, and what the runtime and the server counted.
 //!
-//! With `OPENAI_API_KEY` set (and optionally `OPENAI_BASE_URL`, `OPENAI_MODEL`), the same
-//! functions call that endpoint instead.
+//! The runtime's own log (`tracing`) is off unless asked for with `RUST_LOG`: a level
+//! (`RUST_LOG=info`) or `target=level` pairs (`RUST_LOG=retry_runtime=debug`); it goes to
+//! stderr.
 //!
-//! The runtime's own log (one line per failed attempt, per give-up, per fallback) goes to stderr
-//! through `tracing` (`2>/dev/null` hides it).
+//! Against a real endpoint: with `OPENAI_API_KEY` set (and optionally `OPENAI_BASE_URL`,
+//! `OPENAI_MODEL`), the same functions call that endpoint. A call falls back only to a backup
+//! named by `OPENAI_BACKUP_BASE_URL` (with `OPENAI_BACKUP_API_KEY` and `OPENAI_BACKUP_MODEL`,
+//! which default to the primary's); without one, nothing falls back.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+#[path = "quickstart/client.rs"]
+mod client;
+#[path = "quickstart/journal.rs"]
+mod journal;
+#[path = "quickstart/report.rs"]
+mod report;
+#[path = "quickstart/scenes.rs"]
+mod scenes;
 
-use mock_llm::{Fault, MockLlm, RequestRecord};
+use std::error::Error;
+use std::time::Duration;
+
 use retry_runtime::http::reqwest;
-use retry_runtime::http::{check, HttpError, RequestBuilderExt};
-use retry_runtime::{
-    retry, statistics_for, CircuitBreaker, Classify, GiveUpReason, RetryBudget, Statistics,
-};
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::prelude::*;
 
-// ===== Shared state: one breaker for the primary provider, one retry budget =====
-
-/// Opens after 3 failures in a row; stays open 400 ms, then lets one probe through.
-static PRIMARY_BREAKER: CircuitBreaker = CircuitBreaker::new()
-    .named("primary")
-    .consecutive_failures(3)
-    .break_duration(Duration::from_millis(400));
-
-/// Retries may add 10 % to the load, plus one retry per 2 s window.
-static SUMMARY_BUDGET: RetryBudget = RetryBudget::new()
-    .ratio(0.1)
-    .min_per_second(0.5)
-    .window(Duration::from_secs(2));
-
-// ===== The client =====
-
-struct Llm {
-    http: reqwest::Client,
-    primary: String,
-    backup: String,
-    api_key: Option<String>,
-    model: String,
-}
-
-impl Llm {
-    /// A chat completion from the primary provider; the backup serves it when the primary gives
-    /// up (retries spent, breaker open, deadline).
-    #[retry(
-        max_attempts = 4,
-        wait = exponential(50ms, 400ms),
-        on = [RateLimit(max_attempts = 6), Overloaded, Server, Timeout, Network],
-        attempt_timeout = 300ms,
-        deadline = 4s,
-        max_retry_after = 2s,
-        circuit_breaker = PRIMARY_BREAKER,
-        fallback = Self::complete_on_backup
-    )]
-    async fn complete(&self, prompt: &str) -> Result<String, HttpError> {
-        self.post(&self.primary, prompt).await
-    }
-
-    /// The same request to the backup provider, with its own policy.
-    #[retry(max_attempts = 2, wait = fixed(50ms), attempt_timeout = 1s)]
-    async fn complete_on_backup(&self, prompt: &str) -> Result<String, HttpError> {
-        self.post(&self.backup, prompt).await
-    }
-
-    /// A cheaper call whose retries draw on a shared budget.
-    #[retry(max_attempts = 4, wait = fixed(20ms), budget = SUMMARY_BUDGET)]
-    async fn summarize(&self, text: &str) -> Result<String, HttpError> {
-        self.post(&self.primary, text).await
-    }
-
-    async fn post(&self, base_url: &str, prompt: &str) -> Result<String, HttpError> {
-        let body = serde_json::json!({
-            "model": self.model,
-            "messages": [{"role": "user", "content": prompt}],
-        });
-        let mut request = self
-            .http
-            .post(format!("{base_url}/chat/completions"))
-            .header("content-type", "application/json")
-            // One key per logical call, the same on every attempt: the provider bills once.
-            .idempotency_key()
-            .retry_count_header()
-            .body(body.to_string());
-        if let Some(key) = &self.api_key {
-            request = request.bearer_auth(key);
-        }
-        let response = check(request.send().await?).await?;
-        let reply: serde_json::Value =
-            serde_json::from_slice(&response.bytes().await?).unwrap_or_default();
-        Ok(reply["choices"][0]["message"]["content"]
-            .as_str()
-            .unwrap_or("(no content)")
-            .to_owned())
-    }
-}
-
-// ===== The report =====
-
-fn ms(d: Duration) -> String {
-    format!("{}ms", d.as_millis())
-}
-
-/// What the server saw of each call made since `mark`, grouped by idempotency key.
-fn print_requests(server: &MockLlm, mark: usize, started: mock_llm::Instant) {
-    let records = server.requests();
-    let records = records.get(mark..).unwrap_or_default();
-    let mut keys: Vec<&str> = Vec::new();
-    for record in records {
-        let key = record.idempotency_key.as_deref().unwrap_or("-");
-        if !keys.contains(&key) {
-            keys.push(key);
-        }
-    }
-    for key in keys {
-        let call: Vec<&RequestRecord> = records
-            .iter()
-            .filter(|r| r.idempotency_key.as_deref().unwrap_or("-") == key)
-            .collect();
-        println!(
-            "    call with idempotency key {}…",
-            &key[..key.len().min(8)]
-        );
-        for (i, record) in call.iter().enumerate() {
-            let at = record.arrived.saturating_duration_since(started);
-            let answer = match (record.status, record.replayed, record.disconnected) {
-                (_, true, _) => {
-                    "200 replayed from the first attempt's work (not billed again)".to_owned()
-                }
-                (_, _, true) => "connection dropped".to_owned(),
-                (Some(status), _, _) => format!("{status}"),
-                (None, _, _) => "no answer in time".to_owned(),
-            };
-            let fault = record
-                .fault
-                .as_deref()
-                .map(|f| format!(" [{f}]"))
-                .unwrap_or_default();
-            println!(
-                "      attempt {} at +{:<6} -> {answer}{fault}",
-                record.stainless_retry_count.map_or(1, |n| n + 1),
-                ms(at)
-            );
-            if let Some(next) = call.get(i + 1) {
-                let gap = next.arrived.saturating_duration_since(record.arrived);
-                let why = match record.hint {
-                    Some(hint) => format!("the server asked for {}: never sooner", ms(hint)),
-                    None => "backoff with jitter".to_owned(),
-                };
-                println!("          next attempt {} later ({why})", ms(gap));
-            }
-        }
-    }
-}
-
-fn outcome(result: &Result<String, HttpError>) -> String {
-    match result {
-        Ok(text) => format!("Ok: {text}"),
-        Err(error) => format!("Err [{}]: {error}", error.class()),
-    }
-}
-
-async fn scene(
-    title: &str,
-    server: &MockLlm,
-    faults: &[Fault],
-    call: impl std::future::Future<Output = Result<String, HttpError>>,
-) -> Result<String, HttpError> {
-    println!("{title}");
-    let mark = server.requests().len();
-    server.push_all(faults.iter().cloned());
-    let started = mock_llm::Instant::now();
-    let result = call.await;
-    print_requests(server, mark, started);
-    println!("    => {} in {}\n", outcome(&result), ms(started.elapsed()));
-    result
-}
-
-fn print_statistics(stats: &Statistics) {
-    let succeeded = stats.first_try_successes + stats.successes_after_retry;
-    #[allow(clippy::cast_precision_loss)]
-    let success_rate = if stats.calls == 0 {
-        0.0
-    } else {
-        100.0 * succeeded as f64 / stats.calls as f64
-    };
-    println!(
-        "  {:<44} calls {:>2}  succeeded {:>2} ({success_rate:>3.0}%)  retries {:>2}  after retry {:>2}  fallbacks {:>2}",
-        stats.name,
-        stats.calls,
-        succeeded,
-        stats.attempts.saturating_sub(stats.calls),
-        stats.successes_after_retry,
-        stats.fallbacks,
-    );
-    let give_ups: Vec<String> = GiveUpReason::ALL
-        .iter()
-        .filter(|&&reason| stats.gave_up(reason) > 0)
-        .map(|&reason| format!("{reason}: {}", stats.gave_up(reason)))
-        .collect();
-    if !give_ups.is_empty() {
-        println!("  {:<44} gave up: {}", "", give_ups.join(", "));
-    }
-}
+use client::{Llm, Provider, COMPLETE_ON_BACKUP, COMPLETE_ON_PRIMARY};
+use journal::Journal;
+use report::Seen;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+async fn main() -> Result<(), Box<dyn Error>> {
+    show_runtime_log_if_asked();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
-
-    if let Ok(api_key) = std::env::var("OPENAI_API_KEY") {
-        return real_endpoint(http, api_key).await;
+    match std::env::var("OPENAI_API_KEY") {
+        Ok(api_key) => real_endpoint(http, api_key).await,
+        Err(_) => scenes::play(http).await,
     }
+}
 
-    let primary = MockLlm::builder().start().await?;
-    let backup = MockLlm::builder().start().await?;
-    let limited = MockLlm::builder().capacity(20.0).burst(2).start().await?;
-    let llm = Arc::new(Llm {
-        http,
-        primary: primary.base_url(),
-        backup: backup.base_url(),
-        api_key: None,
-        model: "mock-model".to_owned(),
-    });
-    println!(
-        "Embedded provider at {}, backup at {}\n",
-        primary.base_url(),
-        backup.base_url()
-    );
-
-    let hint = Fault::retry_after_ms(250);
-    scene(
-        "1. Rate limited: a 429 with `retry-after-ms: 250`",
-        &primary,
-        &[hint],
-        llm.complete("hello"),
-    )
-    .await?;
-    scene(
-        "2. A provider blip: 503, then Anthropic's 529",
-        &primary,
-        &[Fault::status(503), Fault::overloaded()],
-        llm.complete("blip"),
-    )
-    .await?;
-    scene(
-        "3. A response slower than attempt_timeout (300ms): the server did the work; the retry, with the same key, gets it without a second bill",
-        &primary,
-        &[Fault::slow(Duration::from_secs(2))],
-        llm.complete("slow"),
-    )
-    .await?;
-    let auth = scene(
-        "4. An auth error: 401 is never retried (and Auth does not fall back)",
-        &primary,
-        &[Fault::status(401)],
-        llm.complete("auth"),
-    )
-    .await;
-    assert!(auth.is_err());
-
-    println!("5. A burst of 8 calls into a provider that takes 20 requests/s (burst 2)");
-    let burst_llm = Arc::new(Llm {
-        http: llm.http.clone(),
-        primary: limited.base_url(),
-        backup: backup.base_url(),
-        api_key: None,
-        model: "mock-model".to_owned(),
-    });
-    let started = Instant::now();
-    let backup_before = backup.stats().billed;
-    let mut burst = tokio::task::JoinSet::new();
-    for i in 0..8 {
-        let llm = Arc::clone(&burst_llm);
-        burst.spawn(async move { llm.complete(&format!("burst {i}")).await });
-    }
-    let mut ok = 0;
-    while let Some(result) = burst.join_next().await {
-        ok += usize::from(matches!(result, Ok(Ok(_))));
-    }
-    let seen = limited.stats();
-    println!(
-        "    => {ok}/8 succeeded in {} ({} served by the backup after 6 rate-limited attempts); the provider saw {} requests ({} answered 429 with an honest hint); retries sooner than it allowed: {}\n",
-        ms(started.elapsed()),
-        backup.stats().billed - backup_before,
-        seen.received,
-        seen.capacity_rejections,
-        seen.early_retries
-    );
-
-    println!("6. An outage: every request to the primary answers 503");
-    primary.set_outage(Some(Fault::status(503)));
-    for i in 1..=3 {
-        let mark = primary.requests().len();
-        let started = Instant::now();
-        let result = llm.complete(&format!("during the outage {i}")).await;
-        let reached = primary.requests().len() - mark;
-        println!(
-            "    call {i}: {reached} request(s) reached the primary; breaker {}; => {} in {}",
-            PRIMARY_BREAKER.state().as_str(),
-            outcome(&result),
-            ms(started.elapsed())
-        );
-    }
-    primary.set_outage(None);
-    tokio::time::sleep(Duration::from_millis(450)).await;
-    let result = llm.complete("after the outage").await;
-    println!(
-        "    the provider recovers; after the break a probe goes through: breaker {} => {}\n",
-        PRIMARY_BREAKER.state().as_str(),
-        outcome(&result)
-    );
-
-    println!("7. A retry budget running dry: summaries during another outage");
-    primary.set_outage(Some(Fault::status(503)));
-    for i in 1..=4 {
-        let mark = primary.requests().len();
-        let result = llm.summarize(&format!("text {i}")).await;
-        println!(
-            "    summary {i}: {} attempt(s) => {}",
-            primary.requests().len() - mark,
-            outcome(&result)
-        );
-    }
-    primary.set_outage(None);
-
-    println!("\nTotals");
-    for function in ["complete", "complete_on_backup", "summarize"] {
-        if let Some(stats) = statistics_for(&format!("quickstart::{function}")) {
-            print_statistics(&stats);
+/// Writes the runtime's `tracing` events to stderr when `RUST_LOG` asks for them.
+fn show_runtime_log_if_asked() {
+    let asked = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|spec| !spec.trim().is_empty());
+    let Some(spec) = asked else {
+        println!("The runtime's own log is off: RUST_LOG=info shows it on stderr.");
+        return;
+    };
+    match spec.parse::<Targets>() {
+        Ok(filter) => {
+            tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .finish()
+                .with(filter)
+                .init();
+            println!("The runtime's own log goes to stderr (RUST_LOG={spec}).");
         }
+        // The parser's own message is long and names no fix: say what is expected instead.
+        Err(_) => eprintln!(
+            "RUST_LOG={spec:?} is not a level or a list of target=level (e.g. info, \
+             retry_runtime=debug): the runtime's log stays off."
+        ),
     }
-    for (name, server) in [
-        ("primary", &primary),
-        ("backup", &backup),
-        ("rate-limited", &limited),
-    ] {
-        let stats = server.stats();
-        println!(
-            "  provider {name:<13} requests {:>3}  billed {:>3}  replayed {:>2}  early retries {}",
-            stats.received, stats.billed, stats.replayed, stats.early_retries
-        );
+}
+
+/// The same functions against a real endpoint, and its backup if one is named.
+async fn real_endpoint(http: reqwest::Client, api_key: String) -> Result<(), Box<dyn Error>> {
+    let env = |name: &str| std::env::var(name).ok();
+    let primary = Provider {
+        name: "primary",
+        base_url: env("OPENAI_BASE_URL").unwrap_or_else(|| "https://api.openai.com/v1".to_owned()),
+        api_key: Some(api_key),
+        model: env("OPENAI_MODEL").unwrap_or_else(|| "gpt-4o-mini".to_owned()),
+    };
+    let backup = env("OPENAI_BACKUP_BASE_URL").map(|base_url| Provider {
+        name: "backup",
+        base_url,
+        api_key: env("OPENAI_BACKUP_API_KEY").or_else(|| primary.api_key.clone()),
+        model: env("OPENAI_BACKUP_MODEL").unwrap_or_else(|| primary.model.clone()),
+    });
+    println!("Primary: {} with model {}", primary.base_url, primary.model);
+    match &backup {
+        Some(backup) => println!("Backup: {} with model {}", backup.base_url, backup.model),
+        None => println!("No backup (OPENAI_BACKUP_BASE_URL names one): nothing falls back."),
+    }
+    let llm = Llm {
+        http,
+        primary,
+        backup,
+        journal: Journal::default(),
+    };
+    let complete = (COMPLETE_ON_PRIMARY, Some(COMPLETE_ON_BACKUP));
+    for prompt in ["Say hello in five words.", "Name one prime number."] {
+        println!("\n{prompt:?}");
+        let seen = Seen::watch(&llm.journal, complete, llm.complete(prompt)).await;
+        for line in report::attempt_lines(&seen.attempts) {
+            println!("{line}");
+        }
+        println!("   => {}", seen.verdict(llm.primary.name));
+        match &seen.result {
+            Ok(reply) => println!("   {}", first_line(reply)),
+            Err(error) => println!("   {}", first_line(&error.to_string())),
+        }
     }
     Ok(())
 }
 
-/// The same functions against a real endpoint.
-async fn real_endpoint(
-    http: reqwest::Client,
-    api_key: String,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let base =
-        std::env::var("OPENAI_BASE_URL").unwrap_or_else(|_| "https://api.openai.com/v1".to_owned());
-    let llm = Llm {
-        http,
-        primary: base.clone(),
-        backup: base.clone(),
-        api_key: Some(api_key),
-        model: std::env::var("OPENAI_MODEL").unwrap_or_else(|_| "gpt-4o-mini".to_owned()),
-    };
-    println!("Calling {base} with model {}\n", llm.model);
-    for prompt in ["Say hello in five words.", "Name one prime number."] {
-        let started = Instant::now();
-        let result = llm.complete(prompt).await;
-        println!(
-            "{prompt}\n    => {} in {}\n",
-            outcome(&result),
-            ms(started.elapsed())
-        );
+/// The first line of `text`, cut to fit the screen.
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    match line.char_indices().nth(160) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_owned(),
     }
-    if let Some(stats) = statistics_for("quickstart::complete") {
-        print_statistics(&stats);
-    }
-    Ok(())
 }
