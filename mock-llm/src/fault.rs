@@ -198,9 +198,9 @@ impl fmt::Display for ParseFaultError {
 
 impl std::error::Error for ParseFaultError {}
 
-/// The spec grammar, for error messages and `--help`.
-pub(crate) const SPEC_HELP: &str = "\
-  ok                         200 (billed)
+/// The spec grammar, for error messages and `--help`. Every line is indented by two spaces:
+/// a `\` line continuation here would strip the first line's.
+pub(crate) const SPEC_HELP: &str = "  ok                         200 (billed)
   429                        429 without a hint
   retry-after:SECS           429, Retry-After delta-seconds (fractions allowed: 0.05)
   retry-after-date:MS        429, Retry-After HTTP-date MS milliseconds from now (may be negative)
@@ -409,6 +409,16 @@ pub fn parse_script(text: &str) -> Result<Vec<Fault>, ParseFaultError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_line_of_the_spec_help_is_indented_alike() {
+        for line in SPEC_HELP.lines() {
+            assert!(
+                line.starts_with("  ") && !line.starts_with("   "),
+                "{line:?}"
+            );
+        }
+    }
 
     #[test]
     fn specs_round_trip() {
