@@ -51,7 +51,7 @@
 //! assert_eq!(key.key().name(), CALLS);
 //! let labels: Vec<_> = key.key().labels().map(|l| (l.key(), l.value())).collect();
 //! assert_eq!(labels, [("function", "fetch_profile"), ("outcome", "first_try_success")]);
-//! assert_eq!(value, Value::Counter(1));
+//! assert_eq!(value, DebugValue::Counter(1));
 //! ```
 
 use std::ptr;
