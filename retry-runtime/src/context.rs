@@ -8,173 +8,105 @@
 use core::fmt;
 use std::cell::Cell;
 use std::marker::PhantomData;
-use std::mem::MaybeUninit;
 use std::ptr;
 use std::time::{Duration, Instant};
 
 use crate::clock;
 
 /// What the runtime knows about the attempt in progress; one per logical call, updated between
-/// attempts.
-///
-/// A first try writes one word of it: the attempt numbers and flags share `state`, and the
-/// deadline, start and key are written only when they are first known (each flag says whether
-/// its value is). Every store counts on that path: its cost is mostly the stores it makes.
+/// attempts. Cells, since a nested call and the body read it through the published pointer.
 pub(crate) struct AttemptCtx {
-    state: Cell<State>,
-    /// Written when the call starts with a deadline (`State::DEADLINE`), never after.
-    deadline: MaybeUninit<Instant>,
-    /// When the call began (`State::STARTED`): at the start when there is a deadline, else the
-    /// first time anything needs it, so a first try that never asks never reads the clock.
-    started: Cell<MaybeUninit<Instant>>,
-    /// Made when first read (`State::KEY`).
-    key: Cell<MaybeUninit<IdempotencyKey>>,
-}
-
-/// The attempt's number (bits 0–15), the attempts allowed (16–31) and the flags above them.
-#[derive(Clone, Copy)]
-struct State(u64);
-
-impl State {
-    const MAX_SHIFT: u32 = 16;
-    const DEADLINE: u64 = 1 << 32;
-    const STARTED: u64 = 1 << 33;
-    const KEY: u64 = 1 << 34;
+    number: Cell<u32>,
+    max_attempts: Cell<u32>,
+    /// Set when the call starts with a deadline, never after.
+    deadline: Option<Instant>,
+    /// When the call began: at the start when there is a deadline, else the first time
+    /// anything needs it, so a first try that never asks never reads the clock.
+    started: Cell<Option<Instant>>,
+    /// Made when first read.
+    key: Cell<Option<IdempotencyKey>>,
     /// Set by a retried call nested in this attempt when it gave up on an error it had already
     /// retried: the outer call must not retry it again.
-    const INNER_GAVE_UP: u64 = 1 << 35;
-
-    #[inline]
-    fn first(max_attempts: u16) -> Self {
-        State(1 | u64::from(max_attempts) << Self::MAX_SHIFT)
-    }
-
-    #[inline]
-    fn number(self) -> u16 {
-        // Truncation keeps the low 16 bits, which hold the number.
-        #[allow(clippy::cast_possible_truncation)]
-        let number = self.0 as u16;
-        number
-    }
-
-    #[inline]
-    fn max_attempts(self) -> u16 {
-        #[allow(clippy::cast_possible_truncation)]
-        let max = (self.0 >> Self::MAX_SHIFT) as u16;
-        max
-    }
-
-    #[inline]
-    fn has(self, flag: u64) -> bool {
-        self.0 & flag != 0
-    }
-
-    #[inline]
-    fn with(self, flag: u64) -> Self {
-        State(self.0 | flag)
-    }
+    inner_gave_up: Cell<bool>,
 }
 
 impl AttemptCtx {
     /// The context of a call's first attempt, without a deadline (see [`Self::set_deadline`]).
     #[inline]
-    pub(crate) fn new(max_attempts: u16) -> Self {
+    pub(crate) fn new(max_attempts: u32) -> Self {
         AttemptCtx {
-            state: Cell::new(State::first(max_attempts)),
-            deadline: MaybeUninit::uninit(),
-            started: Cell::new(MaybeUninit::uninit()),
-            key: Cell::new(MaybeUninit::uninit()),
+            number: Cell::new(1),
+            max_attempts: Cell::new(max_attempts),
+            deadline: None,
+            started: Cell::new(None),
+            key: Cell::new(None),
+            inner_gave_up: Cell::new(false),
         }
     }
 
     /// Gives the call a deadline, and the time it began; only before it is published.
     pub(crate) fn set_deadline(&mut self, deadline: Instant, started: Instant) {
-        self.deadline.write(deadline);
-        self.started.set(MaybeUninit::new(started));
-        let state = self.state.get().with(State::DEADLINE).with(State::STARTED);
-        self.state.set(state);
+        self.deadline = Some(deadline);
+        self.started.set(Some(started));
     }
 
     /// This attempt's number, 1 for the first.
     #[inline]
     pub(crate) fn number(&self) -> u32 {
-        u32::from(self.state.get().number())
+        self.number.get()
     }
 
     #[inline]
     pub(crate) fn max_attempts(&self) -> u32 {
-        u32::from(self.state.get().max_attempts())
+        self.max_attempts.get()
     }
 
     #[inline]
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        if self.state.get().has(State::DEADLINE) {
-            // SAFETY: the flag is set only by `set_deadline`, after it wrote the field.
-            Some(unsafe { self.deadline.assume_init() })
-        } else {
-            None
-        }
+        self.deadline
     }
 
     /// Moves on to the next attempt, capped at `max_attempts` in all.
     pub(crate) fn next_attempt(&mut self, max_attempts: u32) {
-        let state = self.state.get();
-        let number = u64::from(state.number().saturating_add(1));
-        let max = u64::from(narrow(max_attempts)) << State::MAX_SHIFT;
-        let flags = state.0 & !0xFFFF_FFFF;
-        self.state.set(State(flags | max | number));
+        self.number.set(self.number.get().saturating_add(1));
+        self.max_attempts.set(max_attempts);
     }
 
     pub(crate) fn key(&self) -> IdempotencyKey {
-        let state = self.state.get();
-        if state.has(State::KEY) {
-            // SAFETY: the flag is set only below, after the key was written.
-            return unsafe { self.key.get().assume_init() };
+        if let Some(key) = self.key.get() {
+            return key;
         }
         let key = IdempotencyKey::new();
-        self.key.set(MaybeUninit::new(key));
-        self.state.set(state.with(State::KEY));
+        self.key.set(Some(key));
         key
     }
 
     #[cfg(test)]
     pub(crate) fn key_if_made(&self) -> Option<IdempotencyKey> {
-        // SAFETY: as in `key`.
-        self.state
-            .get()
-            .has(State::KEY)
-            .then(|| unsafe { self.key.get().assume_init() })
+        self.key.get()
     }
 
     /// When the call began, if anything has asked yet.
     pub(crate) fn started(&self) -> Option<Instant> {
-        if self.state.get().has(State::STARTED) {
-            // SAFETY: the flag is set only after the field was written.
-            Some(unsafe { self.started.get().assume_init() })
-        } else {
-            None
-        }
+        self.started.get()
     }
 
     pub(crate) fn started_or(&self, now: Instant) -> Instant {
-        if let Some(started) = self.started() {
+        if let Some(started) = self.started.get() {
             return started;
         }
-        self.started.set(MaybeUninit::new(now));
-        self.state.set(self.state.get().with(State::STARTED));
+        self.started.set(Some(now));
         now
     }
 
     /// Notes that a retried call inside this attempt gave up on an error it had retried.
     pub(crate) fn note_inner_gave_up(&self) {
-        self.state.set(self.state.get().with(State::INNER_GAVE_UP));
+        self.inner_gave_up.set(true);
     }
 
     /// Whether a nested call gave up since the last time this was asked.
     pub(crate) fn take_inner_gave_up(&self) -> bool {
-        let state = self.state.get();
-        self.state.set(State(state.0 & !State::INNER_GAVE_UP));
-        state.has(State::INNER_GAVE_UP)
+        self.inner_gave_up.replace(false)
     }
 
     fn snapshot(&self) -> Attempt {
@@ -202,11 +134,6 @@ impl fmt::Debug for AttemptCtx {
     }
 }
 
-/// Attempt counts are at most `MAX_ATTEMPTS_LIMIT` (100); saturate rather than wrap beyond.
-fn narrow(attempts: u32) -> u16 {
-    u16::try_from(attempts).unwrap_or(u16::MAX)
-}
-
 thread_local! {
     static CURRENT: Cell<*const AttemptCtx> = const { Cell::new(ptr::null()) };
 }
@@ -231,12 +158,6 @@ impl Drop for Entered<'_> {
     fn drop(&mut self) {
         CURRENT.with(|current| current.set(self.previous));
     }
-}
-
-/// Whether this thread is running an attempt: a call starting now is nested in it.
-#[inline]
-pub(crate) fn is_nested() -> bool {
-    !CURRENT.with(Cell::get).is_null()
 }
 
 /// Runs `f` on the context of the attempt this thread is running, if any.
@@ -396,7 +317,7 @@ mod tests {
     }
 
     #[test]
-    fn the_state_word_keeps_numbers_and_flags_apart() {
+    fn numbers_and_flags_survive_every_step() {
         let mut ctx = AttemptCtx::new(5);
         assert_eq!((ctx.number(), ctx.max_attempts()), (1, 5));
         assert_eq!((ctx.deadline(), ctx.started()), (None, None));
@@ -412,7 +333,7 @@ mod tests {
         assert!(ctx.take_inner_gave_up());
         assert!(!ctx.take_inner_gave_up());
         ctx.next_attempt(u32::MAX);
-        assert_eq!((ctx.number(), ctx.max_attempts()), (3, u32::from(u16::MAX)));
+        assert_eq!((ctx.number(), ctx.max_attempts()), (3, u32::MAX));
         assert_eq!(ctx.key(), key, "flags survive every step");
     }
 

@@ -63,6 +63,8 @@
 //!   one instruction of it is compiled in.
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
+// Every `unsafe` block says why it is sound (there is one: the published attempt context).
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod breaker;
 mod budget;
@@ -70,12 +72,14 @@ mod call;
 mod classify;
 mod clock;
 mod context;
+mod deadline;
 mod elapsed;
 pub mod hint;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+mod observe;
 mod policy;
 mod stats;
 mod strategy;

@@ -51,9 +51,8 @@ pub const MAX_ATTEMPTS_LIMIT: u32 = 100;
 pub struct RetryPolicy {
     name: &'static str,
     max_attempts: u32,
-    /// `max_attempts` brought into 1..=100 when it is set, so that every call need not (and
-    /// narrow, as the attempt context keeps it).
-    max_attempts_clamped: u16,
+    /// `max_attempts` brought into 1..=100 when it is set, so that every call need not.
+    max_attempts_clamped: u32,
     wait: Wait,
     jitter: Jitter,
     jitter_set: bool,
@@ -236,11 +235,6 @@ impl RetryPolicy {
     /// Attempts in all, brought into 1..=100.
     #[must_use]
     pub const fn max_attempts_value(&self) -> u32 {
-        self.max_attempts_clamped as u32
-    }
-
-    /// The same, as the attempt context keeps it.
-    pub(crate) const fn max_attempts_narrow(&self) -> u16 {
         self.max_attempts_clamped
     }
 
@@ -255,7 +249,7 @@ impl RetryPolicy {
     pub const fn cap_for(&self, class: ErrorClass) -> u32 {
         let own = self.class_caps[class.index()];
         if own != 0 {
-            return clamp_attempts(own) as u32;
+            return clamp_attempts(own);
         }
         let max = self.max_attempts_value();
         if matches!(class, ErrorClass::Timeout) && max > 2 {
@@ -322,13 +316,13 @@ impl RetryPolicy {
 }
 
 #[allow(clippy::cast_possible_truncation)] // at most `MAX_ATTEMPTS_LIMIT`
-const fn clamp_attempts(attempts: u32) -> u16 {
+const fn clamp_attempts(attempts: u32) -> u32 {
     if attempts == 0 {
         1
     } else if attempts > MAX_ATTEMPTS_LIMIT {
-        MAX_ATTEMPTS_LIMIT as u16
+        MAX_ATTEMPTS_LIMIT
     } else {
-        attempts as u16
+        attempts
     }
 }
 

@@ -156,9 +156,7 @@ pub(crate) struct Counters {
     slept_nanos: AtomicU64,
     fallbacks: AtomicU64,
     registered: AtomicBool,
-    /// Registered, and the policy has no deadline: a call may start without more ado (one load
-    /// where there would be two).
-    fast_start: AtomicBool,
+    jitter_sequence: AtomicU64,
     /// The key of the `metrics` count of first-try successes, made at the first one.
     #[cfg(feature = "metrics")]
     pub(crate) first_try_key: crate::metrics::FirstTryKey,
@@ -176,7 +174,7 @@ impl Counters {
             slept_nanos: AtomicU64::new(0),
             fallbacks: AtomicU64::new(0),
             registered: AtomicBool::new(false),
-            fast_start: AtomicBool::new(false),
+            jitter_sequence: AtomicU64::new(0),
             #[cfg(feature = "metrics")]
             first_try_key: crate::metrics::FirstTryKey::new(),
         }
@@ -187,15 +185,19 @@ impl Counters {
         self.first_try_successes.increment();
     }
 
-    /// Counts one attempt of a call whose first attempt failed; returns the running count of
-    /// such calls when this is that first failure (a per-policy sequence number for seeding).
-    pub(crate) fn attempt_after_first_failure(&self, first_failure: bool) -> u64 {
+    /// Counts one attempt of a call whose first attempt failed, and the call as one that did
+    /// when this is the attempt after that first failure.
+    pub(crate) fn attempt_after_first_failure(&self, first_failure: bool) {
         self.later_attempts.fetch_add(1, Relaxed);
         if first_failure {
-            self.failed_first.fetch_add(1, Relaxed)
-        } else {
-            0
+            self.failed_first.fetch_add(1, Relaxed);
         }
+    }
+
+    /// The next number of the policy's sequence of calls that began retrying: with a jitter
+    /// seed, the n-th such call draws its waits from `(seed, n)`.
+    pub(crate) fn next_jitter_sequence(&self) -> u64 {
+        self.jitter_sequence.fetch_add(1, Relaxed)
     }
 
     pub(crate) fn failure(&self, class: ErrorClass) {
@@ -238,15 +240,6 @@ impl Counters {
     #[inline]
     pub(crate) fn is_registered(&self) -> bool {
         self.registered.load(Relaxed)
-    }
-
-    #[inline]
-    pub(crate) fn may_start_fast(&self) -> bool {
-        self.fast_start.load(Relaxed)
-    }
-
-    pub(crate) fn allow_fast_start(&self) {
-        self.fast_start.store(true, Relaxed);
     }
 }
 

@@ -98,6 +98,44 @@ pub(crate) fn judge(
     }
 }
 
+/// What stands before the judgement of a failed attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Before {
+    /// Nothing: the attempt was made and ran to its end.
+    Nothing,
+    /// The circuit breaker refused the attempt: it never reached the provider.
+    Refused,
+    /// The call's deadline cut the attempt.
+    CutByDeadline,
+}
+
+/// The verdict after a failed attempt, by precedence: an attempt the breaker refused gives up
+/// (`CircuitOpen`); then one the deadline cut (`Deadline`); then the judgement (`judged`, made
+/// only when asked); then a retry the budget cannot pay for (`BudgetSpent`, `draw` asked only
+/// for a retry, since drawing spends).
+pub(crate) fn settle(
+    before: Before,
+    max_attempts: u32,
+    judged: impl FnOnce() -> Verdict,
+    draw: impl FnOnce() -> bool,
+) -> Verdict {
+    let give_up = |reason| Verdict::GiveUp {
+        reason,
+        cap: max_attempts,
+    };
+    match before {
+        Before::Refused => give_up(GiveUpReason::CircuitOpen),
+        Before::CutByDeadline => give_up(GiveUpReason::Deadline),
+        Before::Nothing => match judged() {
+            Verdict::Retry { cap, .. } if !draw() => Verdict::GiveUp {
+                reason: GiveUpReason::BudgetSpent,
+                cap,
+            },
+            verdict => verdict,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +169,43 @@ mod tests {
         time: Option<TimeLeft>,
     ) -> Verdict {
         judge(policy, attempts, failure, time, &mut backoff(policy))
+    }
+
+    #[test]
+    fn refused_beats_cut_beats_judged_beats_budget() {
+        let retry = Verdict::Retry {
+            wait: S,
+            reason: WaitReason::Backoff,
+            cap: 5,
+        };
+        let exhausted = Verdict::GiveUp {
+            reason: GiveUpReason::Exhausted,
+            cap: 5,
+        };
+        let never = || -> Verdict { panic!("not judged") };
+        let no_draw = || -> bool { panic!("not drawn") };
+        let reason = |v: Verdict| match v {
+            Verdict::GiveUp { reason, .. } => Some(reason),
+            Verdict::Retry { .. } => None,
+        };
+        assert_eq!(
+            reason(settle(Before::Refused, 3, never, no_draw)),
+            Some(GiveUpReason::CircuitOpen)
+        );
+        assert_eq!(
+            reason(settle(Before::CutByDeadline, 3, never, no_draw)),
+            Some(GiveUpReason::Deadline)
+        );
+        assert_eq!(settle(Before::Nothing, 3, || exhausted, no_draw), exhausted);
+        assert_eq!(settle(Before::Nothing, 3, || retry, || true), retry);
+        assert_eq!(
+            settle(Before::Nothing, 3, || retry, || false),
+            Verdict::GiveUp {
+                reason: GiveUpReason::BudgetSpent,
+                cap: 5
+            },
+            "a spent budget keeps the cap the judgement chose"
+        );
     }
 
     #[test]

@@ -30,18 +30,9 @@
 //         }
 //     }
 //
-// A sync fn runs the attempt as `__retry_call.run(|| { .. })` and sleeps with
-// `sleep(d)`. A sync fn without a breaker, budget or fallback is simpler
-// still: the runtime owns the loop, and the fn is
-//     static __RETRY_POLICY: RetryPolicy = ..;
-//     check_return::<Result<T, E>>();
-//     Call::run_static(&__RETRY_POLICY, || {
-//         <fake return>
-//         let id = Clone::clone(&id);                       // see `params.rs`
-//         { body }
-//     })
-// so that the runtime can run the first attempt inline and every later one
-// out of line. Running the body inside a closure (or async block) is what makes
+// A sync fn has the same loop: it runs the attempt as
+// `Call::run(&mut __retry_call, || { .. })` and sleeps with `sleep(d)`.
+// Running the body inside a closure (or async block) is what makes
 // a `?` or `return` in it end the attempt, not the call; the fake return edge
 // gives the closure the declared return type, so that `?` converts errors
 // into it and a mismatch is blamed on the signature (tracing's
@@ -68,7 +59,6 @@ pub(super) fn expand(args: &RetryArgs, func: RetryFn, rt: &Runtime) -> TokenStre
     let Rebinds {
         before,
         inside,
-        cloning_inside,
         rename_self: must_rename,
         owned,
         forward,
@@ -115,26 +105,6 @@ pub(super) fn expand(args: &RetryArgs, func: RetryFn, rt: &Runtime) -> TokenStre
     // The body only borrows arguments taken by value (to clone them per
     // attempt), which that lint would blame on the user.
     let allow = owned.then(|| quote!(#[allow(clippy::needless_pass_by_value)]));
-    // A sync fn without shared state or fallback hands the runtime one closure
-    // for all its attempts, which clones what it owns each time it runs: the
-    // runtime then runs the first attempt inline and the rest out of line.
-    if !is_async
-        && args.circuit_breaker.is_none()
-        && args.budget.is_none()
-        && args.fallback.is_none()
-    {
-        let attempt = quote_spanned!(body.span()=> || { #fake_return #cloning_inside #statements });
-        let run = calls.run_static(&attempt);
-        return quote! {
-            #(#attrs)*
-            #allow
-            #vis #sig {
-                #policy
-                #check_return
-                #run
-            }
-        };
-    }
     let attempt = if is_async {
         quote_spanned!(body.span()=> async { #fake_return #inside #statements })
     } else {
@@ -392,13 +362,6 @@ impl CallUses {
             check_timeout,
             new,
         }
-    }
-
-    // `Call::run_static(&__RETRY_POLICY, attempt)`: the whole call, for a plain sync fn.
-    fn run_static(&self, attempt: &TokenStream) -> TokenStream {
-        let (span, p) = (self.at_ret.span, &self.at_ret.private);
-        let policy = policy_ident();
-        quote_spanned!(span=> #p::Call::run_static(&#policy, #attempt))
     }
 
     fn run(&self, is_async: bool, attempt: &TokenStream) -> TokenStream {

@@ -6,9 +6,7 @@
 //
 // The clone is taken before the attempt and moved into it: the attempt then
 // owns its copy, and an async attempt holds `T` rather than `&T`, so it is
-// `Send` when `T` is, as the original body was. A sync fn whose attempts are
-// one closure run again and again (`Call::run_static`) takes the clone as the
-// closure's first statements instead (`cloning_inside`).
+// `Send` when `T` is, as the original body was.
 //
 // Input:
 //     fn f(&mut self, a: &A, b: &mut B, mut c: C, (d, e): (D, E), _: F) -> R { .. }
@@ -42,9 +40,6 @@ pub(super) struct Rebinds {
     pub(super) before: TokenStream,
     // First statements of the attempt.
     pub(super) inside: TokenStream,
-    // The same, for an attempt that is a closure called once per attempt: each clone is taken
-    // inside it, from the argument it borrows.
-    pub(super) cloning_inside: TokenStream,
     // Whether `self` in the body must become `__retry_self`.
     pub(super) rename_self: bool,
     // Whether an argument is taken by value (and only cloned).
@@ -55,21 +50,13 @@ pub(super) struct Rebinds {
 }
 
 impl Rebinds {
-    // A statement that is the same in both kinds of attempt.
-    fn both(&mut self, statement: TokenStream) {
-        self.inside.extend(statement.clone());
-        self.cloning_inside.extend(statement);
-    }
-
-    // An argument taken by value, bound to `pattern` in each attempt from its `clone`: taken
-    // before the attempt into `copy` and moved in, or taken inside a closure attempt.
+    // An argument taken by value, bound to `pattern` in each attempt from its `clone`, taken
+    // before the attempt into `copy` and moved in.
     fn cloned(&mut self, pattern: &TokenStream, copy: &Ident, clone: &TokenStream) {
         let allow_clone = quote!(#[allow(clippy::clone_on_copy, clippy::redundant_clone)]);
         self.owned = true;
         self.before.extend(quote!(#allow_clone let #copy = #clone;));
         self.inside.extend(quote!(let #pattern = #copy;));
-        self.cloning_inside
-            .extend(quote!(#allow_clone let #pattern = #clone;));
     }
 }
 
@@ -89,7 +76,6 @@ pub(super) fn rewrite(sig: &mut Signature, rt: &Runtime, name_wildcards: bool) -
     let mut out = Rebinds {
         before: TokenStream::new(),
         inside: TokenStream::new(),
-        cloning_inside: TokenStream::new(),
         rename_self: false,
         owned: false,
         forward: Vec::new(),
@@ -105,7 +91,7 @@ pub(super) fn rewrite(sig: &mut Signature, rt: &Runtime, name_wildcards: bool) -
                     None | Some(SelfKind::Ref) => {}
                     Some(SelfKind::RefMut) => {
                         out.rename_self = true;
-                        out.both(quote!(let #renamed = &mut *#self_token;));
+                        out.inside.extend(quote!(let #renamed = &mut *#self_token;));
                     }
                     Some(SelfKind::Value) => {
                         out.rename_self = true;
@@ -155,7 +141,7 @@ pub(super) fn rewrite(sig: &mut Signature, rt: &Runtime, name_wildcards: bool) -
                 subpat: None,
                 ..
             }) if passing == Passing::Mut => {
-                out.both(quote!(let #ident = &mut *#ident;));
+                out.inside.extend(quote!(let #ident = &mut *#ident;));
                 out.forward.push(quote!(#ident));
             }
             // mut c: C
@@ -190,8 +176,8 @@ pub(super) fn rewrite(sig: &mut Signature, rt: &Runtime, name_wildcards: bool) -
                 );
                 out.forward.push(quote!(#name));
                 match passing {
-                    Passing::Shared => out.both(quote!(let #user_pat = #name;)),
-                    Passing::Mut => out.both(quote!(let #user_pat = &mut *#name;)),
+                    Passing::Shared => out.inside.extend(quote!(let #user_pat = #name;)),
+                    Passing::Mut => out.inside.extend(quote!(let #user_pat = &mut *#name;)),
                     Passing::Owned => {
                         let clone = clone_of(rt, &name, ty_span);
                         out.cloned(&quote!(#user_pat), &copy, &clone);

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::ops::Deref;
 
 use super::{Attempting, Call, RetryResult, Step};
+use crate::observe::Event;
 use crate::{context, BreakerPermit, CircuitBreaker, CircuitOpen, Classify, RetryBudget};
 
 /// An error type that an open circuit breaker can be reported as.
@@ -97,7 +98,7 @@ where
     where
         R::Err: CircuitOpenInto,
     {
-        self.slow().refused = true;
+        self.state_mut().refused = true;
         R::from_err(R::Err::from_open(open))
     }
 
@@ -107,7 +108,7 @@ where
         match outcome.error() {
             None => permit.success(),
             Some(error) => {
-                let class = if self.slow.get().is_some_and(|slow| slow.cut.is_some()) {
+                let class = if self.state.as_ref().is_some_and(|state| state.cut.is_some()) {
                     crate::ErrorClass::Timeout
                 } else {
                     error.class()
@@ -131,8 +132,8 @@ where
             return false;
         }
         let policy = self.policy;
-        self.slow.get().is_some_and(|slow| {
-            slow.refused || slow.last_class.is_some_and(|c| policy.falls_back_on(c))
+        self.state.as_ref().is_some_and(|state| {
+            state.refused || state.last_class.is_some_and(|c| policy.falls_back_on(c))
         })
     }
 
@@ -159,17 +160,8 @@ where
 
     #[cold]
     fn falling_back(&mut self) {
-        self.policy.counters().fell_back();
-        #[cfg(feature = "metrics")]
-        crate::metrics::fell_back(self.policy);
-        let name = self.policy.name();
-        let slow = self.slow();
-        tracing::warn!(
-            parent: &slow.span,
-            function = name,
-            breaker_open = slow.refused,
-            class = slow.last_class.map(crate::ErrorClass::name),
-            "gave up; falling back"
-        );
+        let state = self.state_mut();
+        let (refused, class) = (state.refused, state.last_class);
+        self.emit(Event::FellBack { refused, class });
     }
 }

@@ -1,0 +1,149 @@
+//! What a call did, told to whoever watches it: the function's statistics, the `metrics`
+//! facade (feature `metrics`) and `tracing`. The call path emits an [`Event`] and decides
+//! nothing here; this module is the one place that knows the observers.
+
+use std::time::Duration;
+
+use crate::strategy::WaitReason;
+use crate::summary::ErrorSummary;
+use crate::{Classify, ErrorClass, GiveUpReason, RetryPolicy};
+
+/// Something that happened to one call.
+pub(crate) enum Event<'a, E: ?Sized> {
+    /// The first attempt succeeded.
+    FirstTrySuccess,
+    /// An attempt after the first ended; `first_failure` when the call's first attempt is the
+    /// one that failed just before it (the call is now one that retried).
+    LaterAttempt { first_failure: bool },
+    /// A retry succeeded, after `attempts` attempts in all.
+    SucceededAfterRetry { attempts: u32 },
+    /// An attempt failed with an error of `class` (not one the breaker refused: it never
+    /// reached the provider, and says nothing of its health).
+    Failed { class: ErrorClass },
+    /// A failed attempt will be retried after `wait`.
+    Retrying {
+        attempt: u32,
+        cap: u32,
+        class: ErrorClass,
+        error: &'a E,
+        wait: Duration,
+        why: WaitReason,
+    },
+    /// The call gave up with the error of its last attempt.
+    GaveUp {
+        attempt: u32,
+        cap: u32,
+        class: ErrorClass,
+        error: &'a E,
+        hint: Option<Duration>,
+        reason: GiveUpReason,
+    },
+    /// The full error of a failed attempt, for those who ask (DEBUG).
+    FullError { attempt: u32, error: &'a E },
+    /// The call waited before its next attempt.
+    Slept(Duration),
+    /// The call gave up and is handed to its fallback.
+    FellBack {
+        refused: bool,
+        class: Option<ErrorClass>,
+    },
+}
+
+/// Tells the observers what happened to a call of `policy`; `span` is the call's span (disabled
+/// when it has none), the parent of its log events.
+#[inline]
+pub(crate) fn emit<E: Classify + ?Sized>(
+    policy: &RetryPolicy,
+    span: &tracing::Span,
+    event: Event<'_, E>,
+) {
+    let counters = policy.counters();
+    match event {
+        Event::FirstTrySuccess => {
+            counters.first_try_success();
+            #[cfg(feature = "metrics")]
+            crate::metrics::first_try_success(policy);
+        }
+        Event::LaterAttempt { first_failure } => {
+            counters.attempt_after_first_failure(first_failure);
+            #[cfg(feature = "metrics")]
+            crate::metrics::attempt_after_first_failure(policy, first_failure);
+        }
+        Event::SucceededAfterRetry { attempts } => {
+            counters.success_after_retry();
+            #[cfg(feature = "metrics")]
+            crate::metrics::success_after_retry(policy);
+            tracing::info!(parent: span, attempts, "succeeded after retry");
+        }
+        Event::Failed { class } => {
+            counters.failure(class);
+            #[cfg(feature = "metrics")]
+            crate::metrics::failure(policy, class);
+        }
+        Event::Retrying {
+            attempt,
+            cap,
+            class,
+            error,
+            wait,
+            why,
+        } => tracing::warn!(
+            parent: span,
+            function = policy.name(),
+            attempt,
+            max_attempts = cap,
+            class = class.name(),
+            status = error.status(),
+            request_id = error.request_id(),
+            delay = ?wait,
+            why = why.as_str(),
+            error = %ErrorSummary(error),
+            "attempt failed; retrying"
+        ),
+        Event::GaveUp {
+            attempt,
+            cap,
+            class,
+            error,
+            hint,
+            reason,
+        } => {
+            counters.gave_up(reason);
+            #[cfg(feature = "metrics")]
+            crate::metrics::gave_up(policy, reason);
+            tracing::error!(
+                parent: span,
+                function = policy.name(),
+                attempt,
+                max_attempts = cap,
+                class = class.name(),
+                status = error.status(),
+                request_id = error.request_id(),
+                hint = ?hint,
+                reason = reason.as_str(),
+                error = %ErrorSummary(error),
+                "giving up"
+            );
+        }
+        Event::FullError { attempt, error } => {
+            tracing::debug!(parent: span, attempt, error = ?error, "attempt failed");
+        }
+        Event::Slept(wait) => {
+            counters.slept(wait);
+            #[cfg(feature = "metrics")]
+            crate::metrics::slept(policy, wait);
+        }
+        Event::FellBack { refused, class } => {
+            counters.fell_back();
+            #[cfg(feature = "metrics")]
+            crate::metrics::fell_back(policy);
+            tracing::warn!(
+                parent: span,
+                function = policy.name(),
+                breaker_open = refused,
+                class = class.map(ErrorClass::name),
+                "gave up; falling back"
+            );
+        }
+    }
+}
