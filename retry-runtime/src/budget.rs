@@ -9,9 +9,9 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::breaker::ring::{self, Lazy, Ring, Sums, BUCKETS};
-use crate::breaker::{bucket_ms, millis, ratio_ppm};
 use crate::clock;
+use crate::window::ring::{self, Lazy, Ring, Sums, BUCKETS};
+use crate::window::{bucket_ms, millis, ratio_ppm};
 
 /// The largest `ratio` a budget takes: ten retries for every first attempt.
 const MAX_RATIO: f64 = 10.0;

@@ -86,6 +86,7 @@ mod strategy;
 mod summary;
 pub mod testing;
 mod wait;
+mod window;
 
 pub use breaker::{BreakerPermit, BreakerSnapshot, BreakerState, CircuitBreaker, CircuitOpen};
 pub use budget::{BudgetSnapshot, KeyedBudgets, RetryBudget};

@@ -1,12 +1,13 @@
-//! What a call did, told to whoever watches it: the function's statistics, the `metrics`
-//! facade (feature `metrics`) and `tracing`. The call path emits an [`Event`] and decides
-//! nothing here; this module is the one place that knows the observers.
+//! What a call or a circuit breaker did, told to whoever watches: the function's statistics,
+//! the `metrics` facade (feature `metrics`) and `tracing`. The call path emits an [`Event`],
+//! a breaker a [`BreakerTransition`]; nothing is decided here, and this module is the one
+//! place that knows the observers.
 
 use std::time::Duration;
 
 use crate::strategy::WaitReason;
 use crate::summary::ErrorSummary;
-use crate::{Classify, ErrorClass, GiveUpReason, RetryPolicy};
+use crate::{BreakerState, Classify, ErrorClass, GiveUpReason, RetryPolicy};
 
 /// Something that happened to one call.
 pub(crate) enum Event<'a, E: ?Sized> {
@@ -145,5 +146,45 @@ pub(crate) fn emit<E: Classify + ?Sized>(
                 "gave up; falling back"
             );
         }
+    }
+}
+
+/// A circuit breaker changed state, or was tripped or reset by hand.
+pub(crate) struct BreakerTransition<'a> {
+    pub(crate) breaker: &'static str,
+    pub(crate) from: BreakerState,
+    pub(crate) to: BreakerState,
+    /// Why, in words; `None` for the usual cause of the new state.
+    pub(crate) why: Option<&'a str>,
+    /// Open: how long it stays open, after how many trips in a row.
+    pub(crate) break_for: Duration,
+    pub(crate) trips_in_a_row: u32,
+    /// Half-open: how many probe calls it lets through.
+    pub(crate) probes: u32,
+}
+
+/// Tells the observers of a breaker's transition: counted (a change that leaves the state as
+/// it was, a trip of an open breaker or a reset of a closed one, is not) and logged.
+pub(crate) fn breaker_transition(t: &BreakerTransition<'_>) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::breaker_transition(t.breaker, t.from, t.to);
+    match t.to {
+        BreakerState::Open => tracing::warn!(
+            breaker = t.breaker,
+            why = t.why.unwrap_or("a probe call failed"),
+            break_for = ?t.break_for,
+            trips_in_a_row = t.trips_in_a_row,
+            "circuit breaker opened"
+        ),
+        BreakerState::HalfOpen => tracing::info!(
+            breaker = t.breaker,
+            probes = t.probes,
+            "circuit breaker half-open: letting probe calls through"
+        ),
+        BreakerState::Closed => tracing::info!(
+            breaker = t.breaker,
+            why = t.why.unwrap_or("the probe calls succeeded"),
+            "circuit breaker closed"
+        ),
     }
 }

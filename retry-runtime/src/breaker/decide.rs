@@ -9,6 +9,7 @@
 use core::fmt;
 use std::sync::atomic::Ordering;
 
+use super::state::BreakerState;
 use crate::ClassSet;
 
 /// The most probe calls a half-open breaker lets through.
@@ -46,6 +47,17 @@ pub(crate) enum Phase {
     Open { until_ms: u64 },
     /// Probe calls decide: `in_flight` running, `succeeded` done.
     HalfOpen { in_flight: u32, succeeded: u32 },
+}
+
+impl Phase {
+    /// The state users see (an open breaker whose break is over still shows as open here).
+    pub(crate) const fn visible(self) -> BreakerState {
+        match self {
+            Phase::Closed => BreakerState::Closed,
+            Phase::Open { .. } => BreakerState::Open,
+            Phase::HalfOpen { .. } => BreakerState::HalfOpen,
+        }
+    }
 }
 
 /// The whole shared state of a breaker but its counts: one `u64`.

@@ -5,16 +5,19 @@
 //! (shared with the retry budget), and [`CircuitBreaker`] holds the state in atomics.
 
 use core::fmt;
-use std::mem::ManuallyDrop;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use std::sync::atomic::{AtomicU32, AtomicU64};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::{clock, ClassSet, Classify, ErrorClass};
+use crate::observe::{self, BreakerTransition};
+use crate::{clock, ClassSet, ErrorClass};
 
 pub(crate) mod decide;
-pub(crate) mod ring;
+mod permit;
+mod state;
+
+pub use self::permit::{BreakerPermit, CircuitOpen};
+pub use self::state::{BreakerSnapshot, BreakerState};
 
 #[cfg(all(test, retry_loom))]
 mod loom_tests;
@@ -22,154 +25,10 @@ mod loom_tests;
 mod tests;
 
 use self::decide::{Acquired, PermitKind, Phase, ProbeOutcome, Settings, State};
-use self::ring::{Lazy, Ring, BUCKETS};
-
-// ===== time =====
-
-/// Milliseconds from a process-wide epoch to `now`, an instant of the runtime's clock.
-///
-/// The epoch is a day (or less, if the clock does not reach back that far) before the first
-/// call, so that instants of test clocks made earlier in the process still count forward from
-/// it; an instant before it counts as 0.
-pub(crate) fn millis(now: Instant) -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    let epoch = *EPOCH.get_or_init(|| {
-        let real = Instant::now();
-        [86_400, 3_600, 60]
-            .into_iter()
-            .find_map(|secs| real.checked_sub(Duration::from_secs(secs)))
-            .unwrap_or(real)
-    });
-    let since = now.saturating_duration_since(epoch);
-    since
-        .as_secs()
-        .saturating_mul(1_000)
-        .saturating_add(u64::from(since.subsec_millis()))
-}
-
-/// Milliseconds in `duration`, rounded up, saturating.
-pub(crate) const fn ceil_millis(duration: Duration) -> u64 {
-    let nanos = duration.as_nanos();
-    let millis = nanos / 1_000_000 + if nanos % 1_000_000 == 0 { 0 } else { 1 };
-    if millis > u64::MAX as u128 {
-        u64::MAX
-    } else {
-        millis as u64
-    }
-}
-
-/// The shortest window: one millisecond a bucket.
-pub(crate) const MIN_WINDOW_MS: u64 = BUCKETS;
-/// The longest window: a day.
-pub(crate) const MAX_WINDOW_MS: u64 = 86_400_000;
-
-/// A window brought into range: 10 ms ..= 1 day, rounded down to a whole number of
-/// milliseconds per bucket. The bucket width in milliseconds.
-pub(crate) const fn bucket_ms(window: Duration) -> u64 {
-    let ms = window.as_millis();
-    let ms = if ms < MIN_WINDOW_MS as u128 {
-        MIN_WINDOW_MS
-    } else if ms > MAX_WINDOW_MS as u128 {
-        MAX_WINDOW_MS
-    } else {
-        ms as u64
-    };
-    ms / BUCKETS
-}
-
-/// A ratio in parts per million, clamped into `0.0..=max`; NaN is `nan`.
-#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-pub(crate) const fn ratio_ppm(ratio: f64, max: f64, nan: f64) -> u32 {
-    let ratio = if ratio.is_nan() {
-        nan
-    } else if ratio < 0.0 {
-        0.0
-    } else if ratio > max {
-        max
-    } else {
-        ratio
-    };
-    // In range and rounded: below u32::MAX for any max up to 4000.
-    (ratio * 1_000_000.0 + 0.5) as u32
-}
+use crate::window::ring::{self, Lazy, Ring, BUCKETS};
+use crate::window::{bucket_ms, ceil_millis, millis, ratio_ppm};
 
 // ===== the breaker =====
-
-/// Where a circuit breaker stands.
-///
-/// ```
-/// use retry_runtime::{BreakerState, CircuitBreaker};
-///
-/// static BREAKER: CircuitBreaker = CircuitBreaker::new();
-/// assert_eq!(BREAKER.state(), BreakerState::Closed);
-/// assert_eq!(BreakerState::HalfOpen.to_string(), "half-open");
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BreakerState {
-    /// Calls go through and their failures are counted.
-    Closed,
-    /// Calls are refused with [`CircuitOpen`] until the break is over.
-    Open,
-    /// The break is over: a few probe calls go through (the rest are refused), and they decide
-    /// whether the breaker closes or opens again. An open breaker whose break has ended reads
-    /// as half-open: its next call is a probe.
-    HalfOpen,
-}
-
-impl BreakerState {
-    /// The state's name for logs and metric labels: `closed`, `open`, `half-open`.
-    ///
-    /// ```
-    /// use retry_runtime::BreakerState;
-    /// assert_eq!(BreakerState::Open.as_str(), "open");
-    /// ```
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            BreakerState::Closed => "closed",
-            BreakerState::Open => "open",
-            BreakerState::HalfOpen => "half-open",
-        }
-    }
-}
-
-impl fmt::Display for BreakerState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A snapshot of a breaker's state and counts, from [`CircuitBreaker::snapshot`].
-///
-/// ```
-/// use retry_runtime::{BreakerState, CircuitBreaker, ErrorClass};
-///
-/// let breaker = CircuitBreaker::new();
-/// breaker.try_acquire().unwrap().success();
-/// breaker.try_acquire().unwrap().failure(ErrorClass::Server);
-/// let snap = breaker.snapshot();
-/// assert_eq!(snap.state, BreakerState::Closed);
-/// assert_eq!((snap.calls, snap.failures, snap.consecutive_failures), (2, 1, 1));
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct BreakerSnapshot {
-    /// The state, as [`CircuitBreaker::state`] reads it.
-    pub state: BreakerState,
-    /// Calls counted in the sliding window: successes and counted failures (closed state only).
-    pub calls: u64,
-    /// Counted failures in the sliding window.
-    pub failures: u64,
-    /// Counted failures in a row since the last success.
-    pub consecutive_failures: u32,
-    /// Times the breaker opened since it was made (by a failure ratio, failures in a row, a
-    /// failed probe, or [`CircuitBreaker::trip`]).
-    pub trips: u64,
-    /// While open: how long until it lets a probe through.
-    pub retry_in: Option<Duration>,
-    /// While half-open: probe calls running.
-    pub probes_in_flight: u32,
-}
 
 /// A circuit breaker, shared by every call to one provider (Polly's and resilience4j's
 /// semantics): while **closed** it counts the calls and failures of a sliding window; it
@@ -523,8 +382,7 @@ impl CircuitBreaker {
         match decide::acquire_in(&self.state, &self.settings, now) {
             Acquired::Granted { permit, changed } => {
                 if let Some((before, next)) = changed {
-                    self.emit(before, next);
-                    self.log_transition(next, None);
+                    self.tell(before, next, None);
                 }
                 Ok(BreakerPermit {
                     breaker: self,
@@ -617,8 +475,7 @@ impl CircuitBreaker {
             Some(decide::trip(&self.settings, state, now))
         }) {
             self.trips.fetch_add(1, Relaxed);
-            self.emit(before, next);
-            self.log_transition(next, Some("tripped by hand"));
+            self.tell(before, next, Some("tripped by hand"));
         }
     }
 
@@ -640,8 +497,7 @@ impl CircuitBreaker {
         if let Some((before, next)) =
             decide::transition(&self.state, |state| Some(decide::reset(state)))
         {
-            self.emit(before, next);
-            self.log_transition(next, Some("reset by hand"));
+            self.tell(before, next, Some("reset by hand"));
         }
     }
 
@@ -657,7 +513,7 @@ impl CircuitBreaker {
     // ===== outcomes =====
 
     #[inline]
-    fn closed_success(&self) {
+    pub(super) fn closed_success(&self) {
         match self.ring.add_lazy(1, 0) {
             Lazy::Added { a } if !ring::time_to_look(a) => {}
             Lazy::Added { .. } => {
@@ -674,7 +530,7 @@ impl CircuitBreaker {
     }
 
     #[cold]
-    fn closed_failure(&self, gen: u32) {
+    pub(super) fn closed_failure(&self, gen: u32) {
         // A call that began before the breaker tripped (or was reset) reports to nothing.
         if State::closed_gen(self.state.load(Acquire)) != Some(gen) {
             return;
@@ -692,13 +548,12 @@ impl CircuitBreaker {
         });
         if let Some((before, next)) = tripped {
             self.trips.fetch_add(1, Relaxed);
-            self.emit(before, next);
-            self.log_open(next, &cause.to_string());
+            self.tell(before, next, Some(&cause.to_string()));
         }
     }
 
     #[cold]
-    fn probe_ended(&self, gen: u32, outcome: ProbeOutcome) {
+    pub(super) fn probe_ended(&self, gen: u32, outcome: ProbeOutcome) {
         let now = millis(clock::now());
         let transition = decide::transition(&self.state, |state| {
             let next = decide::resolve_probe(&self.settings, state, gen, outcome, now)?;
@@ -714,48 +569,23 @@ impl CircuitBreaker {
                 if matches!(next.phase, Phase::Open { .. }) {
                     self.trips.fetch_add(1, Relaxed);
                 }
-                self.emit(before, next);
-                self.log_transition(next, None);
+                self.tell(before, next, None);
             }
         }
     }
 
-    /// Reports a transition to the `metrics` recorder (feature `metrics`): a counter with its
-    /// `from` and `to` states, and the state gauge; a change that leaves the state as it was (a
-    /// trip of an open breaker, a reset of a closed one) is logged but not counted.
-    #[inline]
-    #[allow(clippy::unused_self)] // without the feature
-    fn emit(&self, before: State, next: State) {
-        #[cfg(feature = "metrics")]
-        crate::metrics::breaker_transition(self.name, before.phase, next.phase);
-        #[cfg(not(feature = "metrics"))]
-        let _ = (before, next);
-    }
-
-    fn log_transition(&self, next: State, why: Option<&str>) {
-        match next.phase {
-            Phase::Open { .. } => self.log_open(next, why.unwrap_or("a probe call failed")),
-            Phase::HalfOpen { .. } => tracing::info!(
-                breaker = self.name,
-                probes = self.settings.probes,
-                "circuit breaker half-open: letting probe calls through"
-            ),
-            Phase::Closed => tracing::info!(
-                breaker = self.name,
-                why = why.unwrap_or("the probe calls succeeded"),
-                "circuit breaker closed"
-            ),
-        }
-    }
-
-    fn log_open(&self, next: State, why: &str) {
-        tracing::warn!(
-            breaker = self.name,
+    /// Tells the observers of a change of state (or a trip or reset by hand): `why` in words,
+    /// `None` for the usual cause of the new state.
+    fn tell(&self, before: State, next: State, why: Option<&str>) {
+        observe::breaker_transition(&BreakerTransition {
+            breaker: self.name,
+            from: before.phase.visible(),
+            to: next.phase.visible(),
             why,
-            break_for = ?Duration::from_millis(decide::break_ms(&self.settings, next.streak)),
-            trips_in_a_row = next.streak,
-            "circuit breaker opened"
-        );
+            break_for: Duration::from_millis(decide::break_ms(&self.settings, next.streak)),
+            trips_in_a_row: next.streak,
+            probes: self.settings.probes,
+        });
     }
 }
 
@@ -780,224 +610,5 @@ impl fmt::Debug for CircuitBreaker {
             .field("half_open_probes", &s.probes)
             .field("counts", &s.counts)
             .finish_non_exhaustive()
-    }
-}
-
-// ===== the permit =====
-
-/// Leave to make one call through a [`CircuitBreaker`]; report how the call ended with
-/// [`success`](Self::success) or [`failure`](Self::failure).
-///
-/// Dropped unresolved while its thread panics (the call panicked), it counts as a failure.
-/// Dropped unresolved otherwise (the future making the call was cancelled), it counts nothing
-/// and, if it was a probe, gives its probe slot back.
-///
-/// ```
-/// use retry_runtime::{CircuitBreaker, ErrorClass};
-///
-/// let breaker = CircuitBreaker::new();
-/// let permit = breaker.try_acquire().unwrap();
-/// assert!(!permit.is_probe());
-/// permit.failure(ErrorClass::Client); // neutral: a bad request says nothing of the provider
-/// assert_eq!(breaker.snapshot().failures, 0);
-/// ```
-#[must_use = "report the call's outcome with `success()` or `failure(class)`"]
-pub struct BreakerPermit<'a> {
-    breaker: &'a CircuitBreaker,
-    kind: PermitKind,
-}
-
-impl BreakerPermit<'_> {
-    /// The call succeeded.
-    ///
-    /// ```
-    /// use retry_runtime::CircuitBreaker;
-    /// let breaker = CircuitBreaker::new();
-    /// breaker.try_acquire().unwrap().success();
-    /// assert_eq!(breaker.snapshot().calls, 1);
-    /// ```
-    #[inline]
-    pub fn success(self) {
-        let this = ManuallyDrop::new(self);
-        match this.kind {
-            PermitKind::Closed { .. } => this.breaker.closed_success(),
-            PermitKind::Probe { gen } => this.breaker.probe_ended(gen, ProbeOutcome::Success),
-        }
-    }
-
-    /// The call failed with an error of `class`: a failure if the breaker counts the class,
-    /// else neutral (nothing is counted, and a probe gives its slot back).
-    ///
-    /// ```
-    /// use retry_runtime::{CircuitBreaker, ErrorClass};
-    /// let breaker = CircuitBreaker::new();
-    /// breaker.try_acquire().unwrap().failure(ErrorClass::Overloaded); // a 503: counted
-    /// breaker.try_acquire().unwrap().failure(ErrorClass::RateLimit); // a 429: neutral by default
-    /// let snap = breaker.snapshot();
-    /// assert_eq!((snap.calls, snap.failures), (1, 1));
-    /// ```
-    pub fn failure(self, class: ErrorClass) {
-        let this = ManuallyDrop::new(self);
-        if this.breaker.is_counted(class) {
-            this.counted_failure();
-        } else if let PermitKind::Probe { gen } = this.kind {
-            this.breaker.probe_ended(gen, ProbeOutcome::Abandoned);
-        }
-    }
-
-    /// Whether this call is a probe of a half-open breaker.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use retry_runtime::{testing, CircuitBreaker};
-    ///
-    /// let clock = testing::record_sleeps();
-    /// let breaker = CircuitBreaker::new().break_duration(Duration::from_secs(1));
-    /// assert!(!breaker.try_acquire().unwrap().is_probe());
-    /// breaker.trip();
-    /// clock.advance(Duration::from_secs(1));
-    /// assert!(breaker.try_acquire().unwrap().is_probe());
-    /// ```
-    #[must_use]
-    pub const fn is_probe(&self) -> bool {
-        matches!(self.kind, PermitKind::Probe { .. })
-    }
-
-    fn counted_failure(&self) {
-        match self.kind {
-            PermitKind::Closed { gen } => self.breaker.closed_failure(gen),
-            PermitKind::Probe { gen } => self.breaker.probe_ended(gen, ProbeOutcome::Failure),
-        }
-    }
-}
-
-impl Drop for BreakerPermit<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.counted_failure();
-        } else if let PermitKind::Probe { gen } = self.kind {
-            self.breaker.probe_ended(gen, ProbeOutcome::Abandoned);
-        }
-    }
-}
-
-impl fmt::Debug for BreakerPermit<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BreakerPermit")
-            .field("breaker", &self.breaker.name)
-            .field("probe", &self.is_probe())
-            .finish()
-    }
-}
-
-// ===== the refusal =====
-
-/// A call refused by an open [`CircuitBreaker`] (or a half-open one whose probe calls are all
-/// running).
-///
-/// It classifies as [`ErrorClass::Overloaded`], with the time until the breaker lets a probe
-/// through as its [`retry_after`](Classify::retry_after), so an error type of yours that wraps
-/// it can forward both:
-///
-/// ```
-/// use std::time::Duration;
-/// use retry_runtime::{CircuitBreaker, CircuitOpen, Classify, ErrorClass};
-///
-/// #[derive(Debug)]
-/// enum LlmError { Open(CircuitOpen), Status(u16) }
-///
-/// impl Classify for LlmError {
-///     fn class(&self) -> ErrorClass {
-///         match self {
-///             LlmError::Open(open) => open.class(),
-///             LlmError::Status(code) => ErrorClass::from_status(*code),
-///         }
-///     }
-///     fn retry_after(&self) -> Option<Duration> {
-///         match self {
-///             LlmError::Open(open) => open.retry_after(),
-///             LlmError::Status(_) => None,
-///         }
-///     }
-/// }
-///
-/// let breaker = CircuitBreaker::new().named("anthropic").break_duration(Duration::from_secs(30));
-/// breaker.trip();
-/// let err = LlmError::Open(breaker.try_acquire().unwrap_err());
-/// assert_eq!(err.class(), ErrorClass::Overloaded);
-/// assert!(err.retry_after().is_some_and(|d| d <= Duration::from_secs(30)));
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CircuitOpen {
-    name: &'static str,
-    retry_in: Option<Duration>,
-}
-
-impl CircuitOpen {
-    /// The name of the breaker that refused the call.
-    ///
-    /// ```
-    /// use retry_runtime::CircuitBreaker;
-    /// let breaker = CircuitBreaker::new().named("azure");
-    /// breaker.trip();
-    /// assert_eq!(breaker.try_acquire().unwrap_err().breaker(), "azure");
-    /// ```
-    #[must_use]
-    pub const fn breaker(&self) -> &'static str {
-        self.name
-    }
-
-    /// How long until the breaker lets a probe call through; `None` when it is half-open and
-    /// its probes are all running (no estimate: it closes or reopens when they end).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use retry_runtime::{testing, CircuitBreaker};
-    ///
-    /// let clock = testing::record_sleeps();
-    /// let breaker = CircuitBreaker::new().break_duration(Duration::from_secs(5));
-    /// breaker.trip();
-    /// clock.advance(Duration::from_secs(2));
-    /// let refused = breaker.try_acquire().unwrap_err();
-    /// assert_eq!(refused.retry_in(), Some(Duration::from_secs(3)));
-    /// ```
-    #[must_use]
-    pub const fn retry_in(&self) -> Option<Duration> {
-        self.retry_in
-    }
-}
-
-impl fmt::Display for CircuitOpen {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.retry_in {
-            Some(wait) => write!(
-                f,
-                "circuit breaker `{}` is open: calls are refused for {wait:?} more",
-                self.name
-            ),
-            None => write!(
-                f,
-                "circuit breaker `{}` is half-open: its probe calls are running",
-                self.name
-            ),
-        }
-    }
-}
-
-impl std::error::Error for CircuitOpen {}
-
-impl Classify for CircuitOpen {
-    /// `Overloaded`: the provider is known to be failing.
-    fn class(&self) -> ErrorClass {
-        ErrorClass::Overloaded
-    }
-
-    /// The time until the breaker lets a probe through.
-    fn retry_after(&self) -> Option<Duration> {
-        self.retry_in
-    }
-
-    fn message(&self) -> Option<std::borrow::Cow<'_, str>> {
-        Some(self.to_string().into())
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use super::*;
 use crate::testing;
+use crate::Classify;
 
 const SEC: Duration = Duration::from_secs(1);
 
