@@ -145,8 +145,8 @@ async fn a_too_slow_response_is_cut_by_attempt_timeout_and_retried() {
     let took = started.elapsed();
     assert!(reply.is_ok(), "{reply:?}");
     assert!(
-        took < ms(600),
-        "the slow attempt was cut after 100 ms, not waited out: {took:?}"
+        took < ms(1_500),
+        "the slow attempt was cut after 100 ms, not waited out (2 s): {took:?}"
     );
     let stats = server.stats();
     assert_eq!(stats.received, 2, "{stats}");
