@@ -27,7 +27,7 @@ use tracing::field;
 
 use crate::context::{self, AttemptCtx};
 use crate::deadline::{self, RecentDurations};
-use crate::observe::{emit, Event};
+use crate::observe::{self, emit, Event};
 use crate::strategy::{self, Before, Failure, Verdict};
 use crate::wait::Backoff;
 use crate::RetryPolicy;
@@ -193,7 +193,7 @@ where
                 budget.deposit();
             }
             if outcome.error().is_none() {
-                self.emit(Event::FirstTrySuccess);
+                observe::first_try_success(self.policy);
                 return Step::Return(outcome);
             }
         }
