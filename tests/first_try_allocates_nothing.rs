@@ -1,19 +1,30 @@
 //! A call that succeeds on its first attempt allocates nothing: not in a `#[retry]` sync fn, not
 //! in a `#[retry]` async fn (polled by hand, or awaited on a tokio current-thread runtime).
 //!
+//! And the same first tries in the production setting, where an INFO `tracing` subscriber is
+//! installed (`*_with_info_subscriber`): an INFO `tracing_subscriber::fmt` subscriber writing to
+//! `io::sink` as the thread's default. They hold only if the runtime makes a call's span when it
+//! needs it (at a failure), not at every call while INFO is enabled: a runtime that did the
+//! latter allocated 6 times per first try here (the span in the subscriber, and the boxed state
+//! holding it). Ignored until that change is in.
+//!
 //! A counting global allocator counts the allocations made by the current thread while counting
 //! is switched on; each test warms the function up first (its first call registers its
-//! statistics and the thread's counter shard, which may allocate once).
+//! statistics and the thread's counter shard, which may allocate once; with a subscriber, its
+//! callsites and the subscriber's per-thread state too).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
-use std::sync::Barrier;
+use std::sync::{Barrier, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::task::{Context, Poll, Waker};
 
 use retry_runtime::{retry, Classify, ErrorClass};
+use tracing::dispatcher::DefaultGuard;
+use tracing::level_filters::LevelFilter;
+use tracing::{Dispatch, Level};
 
 // ===== the counting allocator =====
 
@@ -134,7 +145,192 @@ fn poll_to_end<F: Future>(future: F) -> F::Output {
     panic!("the future did not complete")
 }
 
-// ===== the tests =====
+// ===== the first tries, counted =====
+
+/// Warms up, then counts the allocations of `3 * CALLS` sync first tries.
+fn sync_first_tries() -> u64 {
+    assert_eq!(sync_default(1).unwrap(), 2, "warm-up");
+    assert_eq!(sync_configured(1).unwrap(), 2, "warm-up");
+    assert_eq!(sync_with_deadline(1).unwrap(), 2, "warm-up");
+    allocations_in(|| {
+        for i in 0..CALLS {
+            black_box(sync_default(black_box(i)).unwrap());
+            black_box(sync_configured(black_box(i)).unwrap());
+            black_box(sync_with_deadline(black_box(i)).unwrap());
+        }
+    })
+}
+
+/// Warms up, then counts the allocations of `2 * CALLS` async first tries polled by hand.
+fn async_first_tries_polled_by_hand() -> u64 {
+    assert_eq!(poll_to_end(async_default(1)).unwrap(), 2, "warm-up");
+    assert_eq!(poll_to_end(async_configured(1)).unwrap(), 2, "warm-up");
+    allocations_in(|| {
+        for i in 0..CALLS {
+            black_box(poll_to_end(async_default(black_box(i))).unwrap());
+            black_box(poll_to_end(async_configured(black_box(i))).unwrap());
+        }
+    })
+}
+
+/// Warms up, then counts the allocations of `3 * CALLS` async first tries awaited on tokio.
+fn async_first_tries_on_tokio() -> u64 {
+    // The runtime is built before counting starts; only the awaited calls are counted (a
+    // current-thread runtime polls them on this thread).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        assert_eq!(async_default(1).await.unwrap(), 2, "warm-up");
+        assert_eq!(async_configured(1).await.unwrap(), 2, "warm-up");
+        assert_eq!(async_with_timeouts(1).await.unwrap(), 2, "warm-up");
+        start_counting();
+        for i in 0..CALLS {
+            black_box(async_default(black_box(i)).await.unwrap());
+            black_box(async_configured(black_box(i)).await.unwrap());
+            black_box(async_with_timeouts(black_box(i)).await.unwrap());
+        }
+        stop_counting()
+    })
+}
+
+// ===== the settings: no subscriber, or the production one =====
+
+/// Held by every first-try test: shared by those with no subscriber, alone by one that installs
+/// a subscriber. Whether the runtime makes a call's span depends on tracing's global maximum
+/// level, which a subscriber on one thread raises for every thread; and the interest cache the
+/// production setting rebuilds is global too.
+static SETTING: RwLock<()> = RwLock::new(());
+
+/// No subscriber anywhere while it is held.
+fn no_subscriber() -> RwLockReadGuard<'static, ()> {
+    // A test that failed holding it poisons it; the others can still run.
+    SETTING.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The production setting, while it lives: an INFO `tracing_subscriber::fmt` subscriber that
+/// formats what it enables to `io::sink`, this thread's default, and no other first-try test
+/// running.
+struct InfoSubscriber {
+    default: Option<DefaultGuard>,
+    dispatch: Option<Dispatch>,
+    _alone: RwLockWriteGuard<'static, ()>,
+}
+
+impl InfoSubscriber {
+    fn install() -> Self {
+        let alone = SETTING.write().unwrap_or_else(PoisonError::into_inner);
+        let dispatch = Dispatch::new(
+            tracing_subscriber::fmt()
+                .with_max_level(Level::INFO)
+                .with_writer(std::io::sink)
+                .finish(),
+        );
+        let default = tracing::dispatcher::set_default(&dispatch);
+        // tracing caches per callsite whether a subscriber may want it, and one global maximum
+        // level, computed when a subscriber is registered or a callsite first hit, and after
+        // that only by a rebuild: setting or dropping a scoped default recomputes nothing.
+        // `Dispatch::new` has rebuilt them, but while one subscriber lives a callsite's interest
+        // comes from the default of the thread that hits it first; rebuilding here, with this
+        // thread's default set, makes the setting independent of that.
+        tracing::callsite::rebuild_interest_cache();
+        assert!(
+            tracing::enabled!(Level::INFO) && !tracing::enabled!(Level::DEBUG),
+            "the INFO subscriber is this thread's default"
+        );
+        Self {
+            default: Some(default),
+            dispatch: Some(dispatch),
+            _alone: alone,
+        }
+    }
+}
+
+impl Drop for InfoSubscriber {
+    fn drop(&mut self) {
+        drop(self.default.take());
+        drop(self.dispatch.take());
+        // The maximum level back to OFF, as before any subscriber: else the next tests' calls
+        // take the runtime's traced start. `rebuild_interest_cache()` alone would make it TRACE:
+        // with no subscriber left it asks tracing's `NoSubscriber`, which gives no level hint. A
+        // subscriber registered alone recomputes it from its own hint, here OFF.
+        drop(Dispatch::new(
+            tracing_subscriber::fmt()
+                .with_max_level(LevelFilter::OFF)
+                .finish(),
+        ));
+        if !std::thread::panicking() {
+            assert!(
+                !tracing::level_enabled!(Level::ERROR),
+                "no level enabled once the subscriber is gone"
+            );
+        }
+    }
+}
+
+// ===== the tests: no subscriber =====
+
+#[test]
+fn sync_first_try_allocates_nothing() {
+    let _setting = no_subscriber();
+    let n = sync_first_tries();
+    assert_eq!(n, 0, "{n} allocations in {} first-try successes", 3 * CALLS);
+}
+
+#[test]
+fn async_first_try_allocates_nothing_polled_by_hand() {
+    let _setting = no_subscriber();
+    let n = async_first_tries_polled_by_hand();
+    assert_eq!(n, 0, "{n} allocations in {} first-try successes", 2 * CALLS);
+}
+
+#[test]
+fn async_first_try_allocates_nothing_on_tokio() {
+    let _setting = no_subscriber();
+    let n = async_first_tries_on_tokio();
+    assert_eq!(n, 0, "{n} allocations in {} first-try successes", 3 * CALLS);
+}
+
+// ===== the tests: the production setting =====
+
+#[test]
+fn sync_first_try_allocates_nothing_with_info_subscriber() {
+    let _setting = InfoSubscriber::install();
+    let n = sync_first_tries();
+    assert_eq!(
+        n,
+        0,
+        "{n} allocations in {} first-try successes with an INFO subscriber",
+        3 * CALLS
+    );
+}
+
+#[test]
+fn async_first_try_allocates_nothing_polled_by_hand_with_info_subscriber() {
+    let _setting = InfoSubscriber::install();
+    let n = async_first_tries_polled_by_hand();
+    assert_eq!(
+        n,
+        0,
+        "{n} allocations in {} first-try successes with an INFO subscriber",
+        2 * CALLS
+    );
+}
+
+#[test]
+fn async_first_try_allocates_nothing_on_tokio_with_info_subscriber() {
+    let _setting = InfoSubscriber::install();
+    let n = async_first_tries_on_tokio();
+    assert_eq!(
+        n,
+        0,
+        "{n} allocations in {} first-try successes with an INFO subscriber",
+        3 * CALLS
+    );
+}
+
+// ===== the tests: the counter =====
 
 #[test]
 fn the_counter_sees_allocations() {
@@ -149,57 +345,6 @@ fn the_counter_sees_allocations() {
         black_box(Box::new(black_box(7_u64)));
     });
     assert_eq!(boxed, 1);
-}
-
-#[test]
-fn sync_first_try_allocates_nothing() {
-    assert_eq!(sync_default(1).unwrap(), 2, "warm-up");
-    assert_eq!(sync_configured(1).unwrap(), 2, "warm-up");
-    assert_eq!(sync_with_deadline(1).unwrap(), 2, "warm-up");
-    let n = allocations_in(|| {
-        for i in 0..CALLS {
-            black_box(sync_default(black_box(i)).unwrap());
-            black_box(sync_configured(black_box(i)).unwrap());
-            black_box(sync_with_deadline(black_box(i)).unwrap());
-        }
-    });
-    assert_eq!(n, 0, "{n} allocations in {} first-try successes", 3 * CALLS);
-}
-
-#[test]
-fn async_first_try_allocates_nothing_polled_by_hand() {
-    assert_eq!(poll_to_end(async_default(1)).unwrap(), 2, "warm-up");
-    assert_eq!(poll_to_end(async_configured(1)).unwrap(), 2, "warm-up");
-    let n = allocations_in(|| {
-        for i in 0..CALLS {
-            black_box(poll_to_end(async_default(black_box(i))).unwrap());
-            black_box(poll_to_end(async_configured(black_box(i))).unwrap());
-        }
-    });
-    assert_eq!(n, 0, "{n} allocations in {} first-try successes", 2 * CALLS);
-}
-
-#[test]
-fn async_first_try_allocates_nothing_on_tokio() {
-    // The runtime is built before counting starts; only the awaited calls are counted (a
-    // current-thread runtime polls them on this thread).
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    let n = rt.block_on(async {
-        assert_eq!(async_default(1).await.unwrap(), 2, "warm-up");
-        assert_eq!(async_configured(1).await.unwrap(), 2, "warm-up");
-        assert_eq!(async_with_timeouts(1).await.unwrap(), 2, "warm-up");
-        start_counting();
-        for i in 0..CALLS {
-            black_box(async_default(black_box(i)).await.unwrap());
-            black_box(async_configured(black_box(i)).await.unwrap());
-            black_box(async_with_timeouts(black_box(i)).await.unwrap());
-        }
-        stop_counting()
-    });
-    assert_eq!(n, 0, "{n} allocations in {} first-try successes", 3 * CALLS);
 }
 
 #[test]

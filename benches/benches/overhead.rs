@@ -16,8 +16,18 @@
 //!   per-thread counter shard, so two threads should cost what one does.
 //! - `retry_decision`: a body that fails once and then succeeds, with a zero wait: the cost of
 //!   one failure being classified, judged and counted (no sleep), against a first-try success of
-//!   the same policy. No `tracing` subscriber is installed, so the per-failure event is not
-//!   formatted.
+//!   the same policy.
+//!
+//! The entries above run with no `tracing` subscriber: the runtime's span and its per-failure
+//! event cost a disabled-level check. Each group then measures its entries again in the
+//! production setting, named `info_subscriber/<entry>` (`info_subscriber/retry`,
+//! `info_subscriber/retry/2`, `info_subscriber/retry_fn/fail_once`, ...): an INFO
+//! `tracing_subscriber::fmt` subscriber formatting to `io::sink`, set as the default of the
+//! measured thread(s) for those entries only (`support::with_info_subscriber`). There the
+//! call's span is made whenever the runtime makes it, and a failure's WARN event and the INFO
+//! "succeeded after retry" are formatted (into the sink). `first_try_async` leaves out
+//! `direct_in_block` there (nothing in it logs).
+//! `cargo bench -p retry-benches --bench overhead -- info_subscriber` runs only those.
 //!
 //! The first-try policies have no `deadline`: a deadline reads the clock at every call.
 
@@ -25,9 +35,13 @@ use std::cell::Cell;
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use retry_runtime::{retry, Jitter, RetryPolicy, Wait};
-use support::{bench_async, on_threads, runtime, short, Unavailable};
+use support::{
+    bench_async, on_threads_with, runtime, short, with_info_subscriber, Unavailable, INFO,
+};
+use tracing::Dispatch;
 
 mod support;
 
@@ -112,18 +126,30 @@ static ZERO_WAIT: RetryPolicy = RetryPolicy::new()
 
 // ===== the benches =====
 
+// Each group adds its entries twice: with no subscriber (`prefix` ""), then with the INFO one
+// (`prefix` `INFO`, `dispatch` the subscriber for threads of their own).
+
 fn first_try_sync(c: &mut Criterion) {
     let mut group = c.benchmark_group("first_try_sync");
     short(&mut group);
-    group.bench_function("direct", |b| b.iter(|| direct_sync(black_box(42))));
-    group.bench_function("retry", |b| b.iter(|| retried_sync(black_box(42))));
-    group.bench_function("direct_opaque_body", |b| {
+    first_try_sync_entries(&mut group, "");
+    with_info_subscriber(|_| first_try_sync_entries(&mut group, INFO));
+    group.finish();
+}
+
+fn first_try_sync_entries(group: &mut BenchmarkGroup<'_, WallTime>, prefix: &str) {
+    group.bench_function(format!("{prefix}direct"), |b| {
+        b.iter(|| direct_sync(black_box(42)));
+    });
+    group.bench_function(format!("{prefix}retry"), |b| {
+        b.iter(|| retried_sync(black_box(42)));
+    });
+    group.bench_function(format!("{prefix}direct_opaque_body"), |b| {
         b.iter(|| direct_opaque(black_box(42)));
     });
-    group.bench_function("retry_opaque_body", |b| {
+    group.bench_function(format!("{prefix}retry_opaque_body"), |b| {
         b.iter(|| retried_opaque(black_box(42)));
     });
-    group.finish();
 }
 
 fn first_try_async(c: &mut Criterion) {
@@ -135,60 +161,93 @@ fn first_try_async(c: &mut Criterion) {
         direct_async_in_block(black_box(42))
     });
     bench_async(&mut group, &rt, "retry", || retried_async(black_box(42)));
+    // The runtime polls on this thread, which has the subscriber as its default.
+    with_info_subscriber(|_| {
+        bench_async(&mut group, &rt, &format!("{INFO}direct"), || {
+            direct_async(black_box(42))
+        });
+        bench_async(&mut group, &rt, &format!("{INFO}retry"), || {
+            retried_async(black_box(42))
+        });
+    });
     group.finish();
 }
 
 fn first_try_threads(c: &mut Criterion) {
     let mut group = c.benchmark_group("first_try_threads");
     short(&mut group);
+    first_try_threads_entries(&mut group, "", None);
+    with_info_subscriber(|dispatch| {
+        first_try_threads_entries(&mut group, INFO, Some(dispatch));
+    });
+    group.finish();
+}
+
+/// Each thread the entries start sets `dispatch` (if any) as its default.
+fn first_try_threads_entries(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    prefix: &str,
+    dispatch: Option<&Dispatch>,
+) {
     for threads in [1, 2] {
-        group.bench_function(format!("direct/{threads}"), |b| {
+        group.bench_function(format!("{prefix}direct/{threads}"), |b| {
             b.iter_custom(|iters| {
-                on_threads(threads, iters, |i| {
-                    drop(black_box(direct_sync(black_box(i))))
+                on_threads_with(set_default(dispatch), threads, iters, |i| {
+                    drop(black_box(direct_sync(black_box(i))));
                 })
             });
         });
-        group.bench_function(format!("retry/{threads}"), |b| {
+        group.bench_function(format!("{prefix}retry/{threads}"), |b| {
             b.iter_custom(|iters| {
-                on_threads(threads, iters, |i| {
-                    drop(black_box(retried_sync(black_box(i))))
+                on_threads_with(set_default(dispatch), threads, iters, |i| {
+                    drop(black_box(retried_sync(black_box(i))));
                 })
             });
         });
     }
-    group.finish();
+}
+
+/// What each thread of an entry calls first: sets `dispatch` (if any) as its default.
+fn set_default(
+    dispatch: Option<&Dispatch>,
+) -> impl Fn() -> Option<tracing::dispatcher::DefaultGuard> + Sync + '_ {
+    move || dispatch.map(tracing::dispatcher::set_default)
 }
 
 fn retry_decision(c: &mut Criterion) {
     let mut group = c.benchmark_group("retry_decision");
     short(&mut group);
-    let failures = Cell::new(0);
-    group.bench_function("policy_call/first_try", |b| {
-        b.iter(|| {
-            failures.set(0);
-            ZERO_WAIT.call(|| flaky_body(&failures, black_box(42)))
-        });
-    });
-    group.bench_function("policy_call/fail_once", |b| {
-        b.iter(|| {
-            failures.set(1);
-            ZERO_WAIT.call(|| flaky_body(&failures, black_box(42)))
-        });
-    });
-    group.bench_function("retry_fn/first_try", |b| {
-        b.iter(|| {
-            failures.set(0);
-            retried_flaky(&failures, black_box(42))
-        });
-    });
-    group.bench_function("retry_fn/fail_once", |b| {
-        b.iter(|| {
-            failures.set(1);
-            retried_flaky(&failures, black_box(42))
-        });
-    });
+    retry_decision_entries(&mut group, "");
+    with_info_subscriber(|_| retry_decision_entries(&mut group, INFO));
     group.finish();
+}
+
+fn retry_decision_entries(group: &mut BenchmarkGroup<'_, WallTime>, prefix: &str) {
+    let failures = Cell::new(0);
+    group.bench_function(format!("{prefix}policy_call/first_try"), |b| {
+        b.iter(|| {
+            failures.set(0);
+            ZERO_WAIT.call(|| flaky_body(&failures, black_box(42)))
+        });
+    });
+    group.bench_function(format!("{prefix}policy_call/fail_once"), |b| {
+        b.iter(|| {
+            failures.set(1);
+            ZERO_WAIT.call(|| flaky_body(&failures, black_box(42)))
+        });
+    });
+    group.bench_function(format!("{prefix}retry_fn/first_try"), |b| {
+        b.iter(|| {
+            failures.set(0);
+            retried_flaky(&failures, black_box(42))
+        });
+    });
+    group.bench_function(format!("{prefix}retry_fn/fail_once"), |b| {
+        b.iter(|| {
+            failures.set(1);
+            retried_flaky(&failures, black_box(42))
+        });
+    });
 }
 
 criterion_group!(

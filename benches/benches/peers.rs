@@ -1,5 +1,7 @@
 //! The same workloads through a direct call, our `#[retry]`, our `RetryPolicy` without the
-//! macro, and [backon](https://docs.rs/backon) 1.x, measured in one run.
+//! macro, [backon](https://docs.rs/backon) 1.x, and for async calls
+//! [tower](https://docs.rs/tower)'s retry middleware 0.5 and
+//! [tokio-retry](https://docs.rs/tokio-retry) 0.3, measured in one run.
 //!
 //! ```text
 //! cargo bench -p retry-benches --bench peers
@@ -9,32 +11,54 @@
 //! The settings are in the code (`support::short`, and fewer samples for the timer group): in
 //! criterion 0.8 a group's own settings win over `--warm-up-time` / `--measurement-time`.
 //!
-//! Each group has up to four entries:
+//! Each group has up to six entries:
 //!
 //! - `direct`: the body called by hand, no retry library (a plain call for a first try; a
 //!   hand-written loop of up to three calls for the failing workloads): the floor.
 //! - `retry_attr`: a function under our `#[retry]`.
 //! - `policy_call`: our `RetryPolicy::call` / `call_async` on a closure (no macro).
 //! - `backon`: backon's `BlockingRetryable::retry(..).call()` / `Retryable::retry(..).await`.
+//! - `tower` (async only): `tower::retry::Retry` over a `tower::service_fn` of the body, with a
+//!   `Policy` of ours (below) that retries every error up to 3 attempts in all, with no wait
+//!   (its retry future is `std::future::Ready`). Called as a shared service is called: a clone
+//!   of the service, `ServiceExt::oneshot(request)` (which polls it ready, then calls it).
+//! - `tokio_retry` (async only): `tokio_retry::Retry::start(strategy, action)`, where the
+//!   strategy is an iterator of delays and the action a closure making the body's future.
+//!
+//! Every entry calls the same non-inlined operation; every async one awaits it.
 //!
 //! Groups:
 //!
-//! - `peers_first_try_sync`, `peers_first_try_async`: the body succeeds at once.
+//! - `peers_first_try_sync`, `peers_first_try_async`: the body succeeds at once. Ours, backon
+//!   and tokio-retry have an exponential backoff from 100 ms to 2 s (tokio-retry's
+//!   `ExponentialBackoff::from_millis(2).factor(50)`: 100 ms, 200 ms, ...), 3 attempts; tower's
+//!   policy has no backoff (tower's own `ExponentialBackoff` is a `tokio::time::sleep` per
+//!   retry, zero delays included: a first try never reaches it, and the failing workloads want
+//!   zero waits without a timer). The first-try groups also measure `direct` and `retry_attr`
+//!   in the production setting, as `info_subscriber/direct` and `info_subscriber/retry_attr`: an
+//!   INFO `tracing_subscriber::fmt` subscriber formatting to `io::sink` is this thread's default
+//!   for those two entries (`support::with_info_subscriber`; the other entries run with none).
 //! - `peers_fail_twice_sync`, `peers_fail_twice_async`: the body fails twice, then succeeds on
-//!   the third and last attempt. Both libraries have the same policy shape: exponential
+//!   the third and last attempt. Every library has the same policy shape: exponential
 //!   backoff, no jitter, 3 attempts in all (ours `max_attempts = 3`; backon counts retries, so
 //!   `with_max_times(2)`), and a minimum delay of zero, so every wait is zero and nothing
 //!   sleeps. A zero wait costs neither side a timer: ours skips the sleep for a zero wait (sync
 //!   and async); backon's default blocking sleeper is `std::thread::sleep`, which makes no
 //!   system call for a zero duration, and its async entry is given a sleeper that returns at
-//!   once for zero (and else awaits `tokio::time::sleep`, as ours does).
-//! - `peers_backon_tokio_timer` (few samples, milliseconds each): backon with its *default*
-//!   async sleeper (`tokio::time::sleep`) and the same zero delays, next to ours, and one bare
-//!   `tokio::time::sleep(Duration::ZERO).await` for reference. Tokio rounds every timer up to
-//!   the next millisecond tick, so a zero sleep parks the runtime until that tick: each zero-delay
-//!   retry costs about a millisecond of wall time (not of CPU).
+//!   once for zero (and else awaits `tokio::time::sleep`, as ours does). tower's policy returns
+//!   a ready future: no wait at all (the async group). tokio-retry is not in these groups: it
+//!   sleeps every delay its strategy yields with `tokio::time::sleep_until(now + delay)`, zero
+//!   included, and has no way to skip the timer, so it is in the next group.
+//! - `peers_tokio_timer` (few samples, milliseconds each): a zero delay slept on tokio's timer.
+//!   backon with its *default* async sleeper (`tokio::time::sleep`) and tokio-retry (which has
+//!   no other) with the same zero delays (tokio-retry: `FixedInterval::new(ZERO)`, 2 retries),
+//!   next to ours, and one bare `tokio::time::sleep(Duration::ZERO).await` for
+//!   reference. Tokio rounds every timer up to the next millisecond tick, so a zero sleep parks
+//!   the runtime until that tick: each zero-delay retry costs about a millisecond of wall time
+//!   (not of CPU). (This group was `peers_backon_tokio_timer` before tokio-retry joined it.)
 //!
-//! What each side does per failed attempt (no `tracing` subscriber is installed in either):
+//! What each side does per failed attempt (no `tracing` subscriber is installed in any but the
+//! `info_subscriber/*` entries, which have no failed attempt):
 //!
 //! - ours: at the first failure, boxes the call's failure-only state, seeds a small RNG (from a
 //!   per-thread sequence) for the backoff even without jitter, and reads the clock once; then at
@@ -48,6 +72,12 @@
 //!   error; it never looks at the error), steps the backoff (a multiply in `f32` seconds), calls
 //!   the no-op `adjust` and `notify` closures, and the sleeper with the zero duration. No
 //!   classification, counters or logging.
+//! - tower: once per call, clones the service and the policy (`Retry::call` keeps a copy of
+//!   each in its future) and asks the policy for a copy of the request; at every failure: the
+//!   policy's `retry` (here: count down, retry any error), its ready future, another copy of
+//!   the request, `poll_ready` on the service and a new call.
+//! - tokio-retry: at every failure: the condition (`Retry` retries every error), the strategy's
+//!   next delay, a read of tokio's clock, and a `Sleep` on tokio's timer, awaited.
 
 use std::cell::Cell;
 use std::hint::black_box;
@@ -56,7 +86,9 @@ use std::time::Duration;
 use backon::ExponentialBuilder;
 use criterion::{criterion_group, criterion_main, Criterion};
 use retry_runtime::{retry, Jitter, RetryPolicy, Wait};
-use support::{bench_async, runtime, short, Unavailable};
+use support::{bench_async, runtime, short, with_info_subscriber, Unavailable, INFO};
+use tokio_retry::strategy::{ExponentialBackoff, FixedInterval};
+use tower::ServiceExt as _;
 
 mod support;
 
@@ -91,7 +123,7 @@ async fn flaky_async(failures: &Cell<u32>, x: u64) -> Result<u64, Unavailable> {
     flaky(failures, x)
 }
 
-// ===== the policies: the same shape in both libraries =====
+// ===== the policies: the same shape in every library =====
 
 const ATTEMPTS: u32 = 3;
 
@@ -121,6 +153,49 @@ const BACKON_ZERO_WAIT: ExponentialBuilder = ExponentialBuilder::new()
     .with_min_delay(Duration::ZERO)
     .with_max_delay(Duration::from_secs(2))
     .with_max_times(ATTEMPTS as usize - 1);
+
+/// tokio-retry's first-try strategy: 100 ms, 200 ms (`2^n` ms times 50), capped at 2 s, two
+/// delays (so 3 attempts). Made per call, as its `Retry` takes the iterator by value.
+fn tokio_retry_first_try() -> impl Iterator<Item = Duration> {
+    ExponentialBackoff::from_millis(2)
+        .factor(50)
+        .max_delay(Duration::from_secs(2))
+        .take(ATTEMPTS as usize - 1)
+}
+
+/// tokio-retry's zero delays: two of them (3 attempts), each slept on tokio's timer.
+fn tokio_retry_zero_wait() -> impl Iterator<Item = Duration> {
+    FixedInterval::new(Duration::ZERO).take(ATTEMPTS as usize - 1)
+}
+
+/// tower's retry policy: any error is retried while retries are left, up to `ATTEMPTS` attempts
+/// in all, with no wait (the future it returns is ready at once). `Retry` clones the policy for
+/// every call, so each call starts with all its retries.
+#[derive(Clone, Copy, Debug)]
+struct TowerAttempts {
+    retries_left: u32,
+}
+
+const TOWER_POLICY: TowerAttempts = TowerAttempts {
+    retries_left: ATTEMPTS - 1,
+};
+
+impl<E> tower::retry::Policy<u64, u64, E> for TowerAttempts {
+    type Future = std::future::Ready<()>;
+
+    fn retry(&mut self, _request: &mut u64, result: &mut Result<u64, E>) -> Option<Self::Future> {
+        if result.is_err() && self.retries_left > 0 {
+            self.retries_left -= 1;
+            Some(std::future::ready(()))
+        } else {
+            None
+        }
+    }
+
+    fn clone_request(&mut self, request: &u64) -> Option<u64> {
+        Some(*request)
+    }
+}
 
 // The retried functions are written as a user would: the body calls the same operation that
 // every other entry calls, and no `#[inline(never)]` (on a `#[retry] async fn` whose body awaits
@@ -193,6 +268,14 @@ fn first_try_sync(c: &mut Criterion) {
     group.bench_function("backon", |b| {
         b.iter(|| (|| body(black_box(42))).retry(BACKON_FIRST_TRY).call());
     });
+    with_info_subscriber(|_| {
+        group.bench_function(format!("{INFO}direct"), |b| {
+            b.iter(|| body(black_box(42)));
+        });
+        group.bench_function(format!("{INFO}retry_attr"), |b| {
+            b.iter(|| retried(black_box(42)));
+        });
+    });
     group.finish();
 }
 
@@ -212,6 +295,22 @@ fn first_try_async(c: &mut Criterion) {
     // backon's default sleeper (tokio's): never reached on a first try.
     bench_async(&mut group, &rt, "backon", || {
         (|| body_async(black_box(42))).retry(BACKON_FIRST_TRY)
+    });
+    let tower = tower::retry::Retry::new(TOWER_POLICY, tower::service_fn(body_async));
+    bench_async(&mut group, &rt, "tower", || {
+        tower.clone().oneshot(black_box(42))
+    });
+    bench_async(&mut group, &rt, "tokio_retry", || {
+        tokio_retry::Retry::start(tokio_retry_first_try(), || body_async(black_box(42)))
+    });
+    // The runtime polls on this thread, which has the subscriber as its default.
+    with_info_subscriber(|_| {
+        bench_async(&mut group, &rt, &format!("{INFO}direct"), || {
+            body_async(black_box(42))
+        });
+        bench_async(&mut group, &rt, &format!("{INFO}retry_attr"), || {
+            retried_async(black_box(42))
+        });
     });
     group.finish();
 }
@@ -279,17 +378,35 @@ fn fail_twice_async(c: &mut Criterion) {
             .retry(BACKON_ZERO_WAIT)
             .sleep(skip_zero)
     });
+    let tower = flaky_tower(&failures);
+    bench_async(&mut group, &rt, "tower", || {
+        failures.set(2);
+        tower.clone().oneshot(black_box(42))
+    });
     group.finish();
 }
 
-/// backon's default async sleeper on zero delays, against ours: milliseconds per call, so few
-/// samples.
-fn backon_tokio_timer(c: &mut Criterion) {
+/// tower's retrying service over the flaky body (a clone per call, as a shared one is called).
+fn flaky_tower(
+    failures: &Cell<u32>,
+) -> tower::retry::Retry<
+    TowerAttempts,
+    impl tower::Service<u64, Response = u64, Error = Unavailable> + Clone + '_,
+> {
+    tower::retry::Retry::new(
+        TOWER_POLICY,
+        tower::service_fn(move |x| flaky_async(failures, x)),
+    )
+}
+
+/// Zero delays slept on tokio's timer (backon's default async sleeper, tokio-retry's only one),
+/// against ours: milliseconds per call, so few samples.
+fn tokio_timer(c: &mut Criterion) {
     use backon::Retryable;
 
     let rt = runtime();
     let failures = Cell::new(0);
-    let mut group = c.benchmark_group("peers_backon_tokio_timer");
+    let mut group = c.benchmark_group("peers_tokio_timer");
     group
         .sample_size(10)
         .warm_up_time(Duration::from_millis(200))
@@ -304,6 +421,12 @@ fn backon_tokio_timer(c: &mut Criterion) {
     bench_async(&mut group, &rt, "backon_default_sleeper_fail_twice", || {
         failures.set(2);
         (|| flaky_async(&failures, black_box(42))).retry(BACKON_ZERO_WAIT)
+    });
+    bench_async(&mut group, &rt, "tokio_retry_fail_twice", || {
+        failures.set(2);
+        tokio_retry::Retry::start(tokio_retry_zero_wait(), || {
+            flaky_async(&failures, black_box(42))
+        })
     });
     group.finish();
 }
@@ -330,9 +453,11 @@ fn check_fail_twice_sync(failures: &Cell<u32>) {
     }
 }
 
+/// The same for the async entries, and tokio-retry's of the timer group.
 fn check_fail_twice_async(rt: &tokio::runtime::Runtime, failures: &Cell<u32>) {
     use backon::Retryable;
 
+    let tower = flaky_tower(failures);
     rt.block_on(async {
         for n in [2, 3] {
             failures.set(n);
@@ -357,8 +482,18 @@ fn check_fail_twice_async(rt: &tokio::runtime::Runtime, failures: &Cell<u32>) {
                         .await
                         .is_ok()
                 },
+                {
+                    failures.set(n);
+                    tower.clone().oneshot(42).await.is_ok()
+                },
+                {
+                    failures.set(n);
+                    tokio_retry::Retry::start(tokio_retry_zero_wait(), || flaky_async(failures, 42))
+                        .await
+                        .is_ok()
+                },
             ];
-            assert_eq!(results, [n == 2; 4], "{n} failures");
+            assert_eq!(results, [n == 2; 6], "{n} failures");
             assert_eq!(failures.get(), 0);
         }
     });
@@ -370,6 +505,6 @@ criterion_group!(
     first_try_async,
     fail_twice_sync,
     fail_twice_async,
-    backon_tokio_timer
+    tokio_timer
 );
 criterion_main!(benches);

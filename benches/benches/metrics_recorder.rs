@@ -1,0 +1,249 @@
+//! The production setting with a metrics recorder: what `#[retry]` costs with retry-runtime's
+//! `metrics` feature on and a Prometheus recorder installed, beside the same calls with the
+//! feature on and no recorder.
+//!
+//! ```text
+//! cargo bench -p retry-benches --features metrics --bench metrics_recorder
+//! ```
+//!
+//! This package's `metrics` feature turns on retry-runtime's, and this bench requires it; it is
+//! off by default so that the other benches measure the runtime as most users build it
+//! (metrics-demo/Cargo.toml). Features are per package, not per bench: run the other benches in
+//! a command without `--features metrics`.
+//!
+//! Every entry is measured in three settings, named by what comes before it:
+//!
+//! - `<entry>`: the feature on, no recorder (the facade's calls go to its no-op recorder).
+//! - `prometheus/<entry>`: a `metrics-exporter-prometheus` recorder, as users install it but
+//!   without its HTTP listener, set as the measured threads' local recorder
+//!   (`metrics::set_default_local_recorder`), not a global one, so that the first setting has
+//!   none.
+//! - `prometheus_info_subscriber/<entry>`: that recorder and the INFO `fmt` subscriber of the
+//!   other benches' `info_subscriber/*` entries (`support::with_info_subscriber`): the whole
+//!   production setting.
+//!
+//! Groups:
+//!
+//! - `metrics_first_try_sync`: `direct` (no retry: the floor) and `retry`, a first-try success
+//!   through `#[retry]`, as in the `overhead` bench.
+//! - `metrics_first_try_async`: the same, async, awaited on a current-thread tokio runtime.
+//! - `metrics_first_try_threads`: `retry/1` and `retry/2`, the sync call from one and from two
+//!   threads at once (each thread has the setting; the time is the slower thread's). The
+//!   recorder keeps one counter of first-try successes per function, which both threads update.
+//! - `metrics_retry_decision`: `retry_fn/first_try` and `retry_fn/fail_once` (fails once, then
+//!   succeeds, zero wait), as in the `overhead` bench. A retry records into a histogram (the
+//!   wait), whose samples the recorder keeps until its upkeep drains them (the exporter's upkeep
+//!   task does it every 5 s); each sample runs the upkeep before its timed loop, untimed.
+
+use std::cell::Cell;
+use std::hint::black_box;
+use std::time::Instant;
+
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
+use retry_runtime::retry;
+use support::{bench_async, on_threads_with, runtime, short, with_info_subscriber, Unavailable};
+use tracing::Dispatch;
+
+mod support;
+
+// ===== the functions measured (as in the `overhead` bench) =====
+
+#[inline(never)]
+#[allow(clippy::unnecessary_wraps)] // the same signature as the retried one
+fn direct_sync(x: u64) -> Result<u64, Unavailable> {
+    Ok(x.wrapping_mul(31).wrapping_add(7))
+}
+
+#[retry(max_attempts = 3, wait = exponential(100ms, 2s))]
+#[inline(never)]
+fn retried_sync(x: u64) -> Result<u64, Unavailable> {
+    Ok(x.wrapping_mul(31).wrapping_add(7))
+}
+
+#[inline(never)]
+#[allow(clippy::unused_async)] // the same signature as the retried one
+async fn direct_async(x: u64) -> Result<u64, Unavailable> {
+    Ok(x.wrapping_mul(31).wrapping_add(7))
+}
+
+#[retry(max_attempts = 3, wait = exponential(100ms, 2s))]
+#[inline(never)]
+async fn retried_async(x: u64) -> Result<u64, Unavailable> {
+    Ok(x.wrapping_mul(31).wrapping_add(7))
+}
+
+/// Fails while `failures` is above zero, counting it down.
+#[retry(max_attempts = 3, wait = fixed(0), jitter = none)]
+#[inline(never)]
+fn retried_flaky(failures: &Cell<u32>, x: u64) -> Result<u64, Unavailable> {
+    match failures.get() {
+        0 => Ok(x.wrapping_mul(31).wrapping_add(7)),
+        n => {
+            failures.set(n - 1);
+            Err(Unavailable)
+        }
+    }
+}
+
+// ===== the settings =====
+
+/// What comes before an entry's name in each setting.
+const NO_RECORDER: &str = "";
+const PROMETHEUS: &str = "prometheus/";
+const PROMETHEUS_INFO: &str = "prometheus_info_subscriber/";
+
+/// The recorder: Prometheus's, with its default configuration, no HTTP listener and no upkeep
+/// task (the entries that need upkeep run it).
+fn prometheus() -> PrometheusRecorder {
+    PrometheusBuilder::new().build_recorder()
+}
+
+/// What a setting installs, for the entries to set on threads of their own (this thread, and so
+/// a current-thread tokio runtime, has it already).
+#[derive(Clone, Copy)]
+struct Setting<'a> {
+    recorder: Option<&'a PrometheusRecorder>,
+    subscriber: Option<&'a Dispatch>,
+}
+
+impl Setting<'_> {
+    /// Installs the setting on the calling thread, until what it returns is dropped.
+    fn install(&self) -> impl Sized + '_ {
+        (
+            self.recorder
+                .map(|r| metrics::set_default_local_recorder(r)),
+            self.subscriber.map(tracing::dispatcher::set_default),
+        )
+    }
+}
+
+/// Adds `entries` to `group` in each setting: `entries(group, prefix, setting)`.
+fn in_each_setting(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    entries: impl Fn(&mut BenchmarkGroup<'_, WallTime>, &str, Setting<'_>),
+) {
+    let none = Setting {
+        recorder: None,
+        subscriber: None,
+    };
+    entries(group, NO_RECORDER, none);
+    // A recorder of its own for each setting, so that one's counters and histogram samples do
+    // not carry over into the next.
+    let recorder = prometheus();
+    let prometheus_only = Setting {
+        recorder: Some(&recorder),
+        subscriber: None,
+    };
+    {
+        let _installed = prometheus_only.install();
+        entries(group, PROMETHEUS, prometheus_only);
+    }
+    saw_calls(&recorder);
+    let recorder = prometheus();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    with_info_subscriber(|subscriber| {
+        let both = Setting {
+            recorder: Some(&recorder),
+            subscriber: Some(subscriber),
+        };
+        entries(group, PROMETHEUS_INFO, both);
+    });
+    saw_calls(&recorder);
+}
+
+/// Checks that the calls measured reached `recorder` (the runtime's metrics are compiled in,
+/// and the local recorder was the threads' default).
+fn saw_calls(recorder: &PrometheusRecorder) {
+    assert!(
+        !recorder.handle().render().trim().is_empty(),
+        "the recorder saw none of the calls"
+    );
+}
+
+// ===== the benches =====
+
+fn first_try_sync(c: &mut Criterion) {
+    let mut group = c.benchmark_group("metrics_first_try_sync");
+    short(&mut group);
+    in_each_setting(&mut group, |group, prefix, _| {
+        group.bench_function(format!("{prefix}direct"), |b| {
+            b.iter(|| direct_sync(black_box(42)));
+        });
+        group.bench_function(format!("{prefix}retry"), |b| {
+            b.iter(|| retried_sync(black_box(42)));
+        });
+    });
+    group.finish();
+}
+
+fn first_try_async(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("metrics_first_try_async");
+    short(&mut group);
+    in_each_setting(&mut group, |group, prefix, _| {
+        bench_async(group, &rt, &format!("{prefix}direct"), || {
+            direct_async(black_box(42))
+        });
+        bench_async(group, &rt, &format!("{prefix}retry"), || {
+            retried_async(black_box(42))
+        });
+    });
+    group.finish();
+}
+
+fn first_try_threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("metrics_first_try_threads");
+    short(&mut group);
+    in_each_setting(&mut group, |group, prefix, setting| {
+        for threads in [1, 2] {
+            group.bench_function(format!("{prefix}retry/{threads}"), |b| {
+                b.iter_custom(|iters| {
+                    on_threads_with(
+                        || setting.install(),
+                        threads,
+                        iters,
+                        |i| {
+                            drop(black_box(retried_sync(black_box(i))));
+                        },
+                    )
+                });
+            });
+        }
+    });
+    group.finish();
+}
+
+fn retry_decision(c: &mut Criterion) {
+    let mut group = c.benchmark_group("metrics_retry_decision");
+    short(&mut group);
+    in_each_setting(&mut group, |group, prefix, setting| {
+        let failures = Cell::new(0);
+        for (name, fail) in [("first_try", 0), ("fail_once", 1)] {
+            group.bench_function(format!("{prefix}retry_fn/{name}"), |b| {
+                b.iter_custom(|iters| {
+                    if let Some(recorder) = setting.recorder {
+                        recorder.handle().run_upkeep();
+                    }
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        failures.set(fail);
+                        drop(black_box(retried_flaky(&failures, black_box(42))));
+                    }
+                    start.elapsed()
+                });
+            });
+        }
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    first_try_sync,
+    first_try_async,
+    first_try_threads,
+    retry_decision
+);
+criterion_main!(benches);
