@@ -28,7 +28,11 @@ pub(crate) enum Outcome {
     Unanswered { class: ErrorClass },
     /// The runtime dropped the attempt before it finished, when its `attempt_timeout` (or the
     /// call's deadline) ran out.
-    Cut { by_deadline: bool },
+    Cut {
+        /// The limit the runtime gave the attempt (`Attempt::limit`).
+        limit: Option<Duration>,
+        by_deadline: bool,
+    },
 }
 
 /// One attempt, as the client saw it.
@@ -68,6 +72,7 @@ impl Journal {
                 .map_or_else(String::new, |a| a.idempotency_key().to_string()),
             number: attempt.as_ref().map_or(1, |a| a.number()),
             deadline_in: attempt.as_ref().and_then(|a| a.remaining()),
+            limit: attempt.as_ref().and_then(|a| a.limit()),
             started: Instant::now(),
             outcome: None,
         }
@@ -98,6 +103,8 @@ pub(crate) struct AttemptInProgress {
     number: u32,
     /// Time left until the call's deadline when the attempt began, if it has one.
     deadline_in: Option<Duration>,
+    /// How long the runtime lets the attempt run before cutting it, if it cuts it at all.
+    limit: Option<Duration>,
     started: Instant,
     outcome: Option<Outcome>,
 }
@@ -115,6 +122,7 @@ impl Drop for AttemptInProgress {
             // The runtime cuts at the deadline or at the attempt timeout, whichever comes first.
             let took = ended.saturating_duration_since(self.started);
             Outcome::Cut {
+                limit: self.limit,
                 by_deadline: self.deadline_in.is_some_and(|left| took >= left),
             }
         });

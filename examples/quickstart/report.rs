@@ -50,13 +50,20 @@ pub(crate) fn describe(record: &AttemptRecord) -> String {
             format!("{status} {class}{code}{hint}")
         }
         Outcome::Unanswered { class } => format!("no response ({class})"),
-        Outcome::Cut { by_deadline } => {
-            let limit = if *by_deadline {
+        Outcome::Cut { limit, by_deadline } => {
+            let by = if *by_deadline {
                 "deadline"
             } else {
                 "attempt_timeout"
             };
-            format!("cut at {} ({limit})", ms(record.took()))
+            match limit {
+                Some(limit) => format!(
+                    "cut at its {} limit ({by}), after {}",
+                    ms(*limit),
+                    ms(record.took())
+                ),
+                None => format!("cut after {} ({by})", ms(record.took())),
+            }
         }
     }
 }

@@ -28,6 +28,8 @@ pub(crate) struct AttemptCtx {
     /// Set by a retried call nested in this attempt when it gave up on an error it had already
     /// retried: the outer call must not retry it again.
     inner_gave_up: Cell<bool>,
+    /// How long the running attempt may take before the runtime cuts it, when something does.
+    limit: Cell<Option<Duration>>,
 }
 
 impl AttemptCtx {
@@ -41,7 +43,13 @@ impl AttemptCtx {
             started: Cell::new(None),
             key: Cell::new(None),
             inner_gave_up: Cell::new(false),
+            limit: Cell::new(None),
         }
+    }
+
+    /// Notes how long the attempt about to run may take before it is cut.
+    pub(crate) fn set_limit(&self, limit: Option<Duration>) {
+        self.limit.set(limit);
     }
 
     /// Gives the call a deadline, and the time it began; only before it is published.
@@ -119,6 +127,7 @@ impl AttemptCtx {
                 .deadline()
                 .map(|deadline| deadline.saturating_duration_since(now)),
             elapsed: now.saturating_duration_since(self.started_or(now)),
+            limit: self.limit.get(),
         }
     }
 }
@@ -202,6 +211,7 @@ pub struct Attempt {
     key: IdempotencyKey,
     remaining: Option<Duration>,
     elapsed: Duration,
+    limit: Option<Duration>,
 }
 
 impl Attempt {
@@ -229,6 +239,29 @@ impl Attempt {
     #[must_use]
     pub fn remaining(&self) -> Option<Duration> {
         self.remaining
+    }
+
+    /// How long this attempt may run before the runtime cuts it, as it began: the smaller of
+    /// `attempt_timeout` and the time then left before the deadline, on an async fn whose
+    /// attempts are cut; `None` when nothing cuts it (a sync fn, or neither is set). A body can
+    /// hand it to its HTTP client as a timeout, or show it.
+    ///
+    /// ```
+    /// use retry_runtime::{attempt, retry};
+    ///
+    /// #[retry(attempt_timeout = 250ms)]
+    /// async fn fetch() -> Result<Option<std::time::Duration>, std::io::Error> {
+    ///     Ok(attempt().and_then(|a| a.limit()))
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// assert_eq!(fetch().await.unwrap(), Some(std::time::Duration::from_millis(250)));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn limit(&self) -> Option<Duration> {
+        self.limit
     }
 
     /// Time since the call began. Without a deadline the clock is first read when something

@@ -113,3 +113,38 @@ async fn async_body_sees_its_attempt_across_awaits_on_a_multi_thread_runtime() {
     assert_eq!(seen.last().unwrap().0, 3);
     assert!(attempt().is_none());
 }
+
+/// An attempt's limit, as the body sees it: the attempt timeout, or the time left before the
+/// deadline when that is sooner; none where nothing cuts an attempt.
+#[tokio::test(start_paused = true)]
+async fn the_body_sees_the_limit_its_attempt_is_cut_at() {
+    #[retry(max_attempts = 3, wait = fixed(1s), jitter = none, deadline = 11500ms, attempt_timeout = 4s)]
+    async fn limited(
+        counter: &Counter,
+        limits: &Mutex<Vec<Option<Duration>>>,
+    ) -> Result<(), ApiError> {
+        limits
+            .lock()
+            .unwrap()
+            .push(attempt().and_then(|a| a.limit()));
+        tokio::time::sleep(3 * S).await;
+        if counter.next() < 3 {
+            return Err(ApiError::status(503));
+        }
+        Ok(())
+    }
+    let limits = Mutex::new(Vec::new());
+    limited(&Counter::new(), &limits).await.unwrap();
+    // 4 s, 4 s, then 11.5 − (3 + 1 + 3 + 1) = 3.5 s left before the deadline.
+    let left = Duration::from_millis(3_500);
+    assert_eq!(
+        *limits.lock().unwrap(),
+        [Some(4 * S), Some(4 * S), Some(left)]
+    );
+
+    #[retry]
+    fn unlimited() -> Result<Option<Duration>, ApiError> {
+        Ok(attempt().and_then(|a| a.limit()))
+    }
+    assert_eq!(unlimited().unwrap(), None, "a sync attempt is never cut");
+}

@@ -159,6 +159,7 @@ where
             self.policy.deadline_value(),
             clock::now(),
         );
+        self.ctx.set_limit(limit.map(|(limit, _)| limit));
         let (timer, elapsed) = match limit {
             Some((limit, elapsed)) => (Some(tokio::time::sleep(limit)), Some(elapsed)),
             None => (None, None),
