@@ -102,6 +102,9 @@ async fn a_hint_that_would_end_past_the_deadline_gives_up_at_once() {
         ErrorClass::RateLimit
     );
     // Waiting out the 500 ms hint is the failure; anything well under it is "at once".
-    assert!(took < DEADLINE + MARGIN, "gave up at once, not after {took:?}");
+    assert!(
+        took < DEADLINE + MARGIN,
+        "gave up at once, not after {took:?}"
+    );
     assert_eq!(server.stats().received, 1);
 }
