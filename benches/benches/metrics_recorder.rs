@@ -42,50 +42,12 @@ use std::time::Instant;
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
-use retry_runtime::retry;
-use support::{bench_async, on_threads_with, runtime, short, with_info_subscriber, Unavailable};
+use support::{bench_async, on_threads_with, runtime, short, with_info_subscriber};
 use tracing::Dispatch;
 
 mod support;
 
-// ===== the functions measured (as in the `overhead` bench) =====
-
-#[inline(never)]
-#[allow(clippy::unnecessary_wraps)] // the same signature as the retried one
-fn direct_sync(x: u64) -> Result<u64, Unavailable> {
-    Ok(x.wrapping_mul(31).wrapping_add(7))
-}
-
-#[retry(max_attempts = 3, wait = exponential(100ms, 2s))]
-#[inline(never)]
-fn retried_sync(x: u64) -> Result<u64, Unavailable> {
-    Ok(x.wrapping_mul(31).wrapping_add(7))
-}
-
-#[inline(never)]
-#[allow(clippy::unused_async)] // the same signature as the retried one
-async fn direct_async(x: u64) -> Result<u64, Unavailable> {
-    Ok(x.wrapping_mul(31).wrapping_add(7))
-}
-
-#[retry(max_attempts = 3, wait = exponential(100ms, 2s))]
-#[inline(never)]
-async fn retried_async(x: u64) -> Result<u64, Unavailable> {
-    Ok(x.wrapping_mul(31).wrapping_add(7))
-}
-
-/// Fails while `failures` is above zero, counting it down.
-#[retry(max_attempts = 3, wait = fixed(0), jitter = none)]
-#[inline(never)]
-fn retried_flaky(failures: &Cell<u32>, x: u64) -> Result<u64, Unavailable> {
-    match failures.get() {
-        0 => Ok(x.wrapping_mul(31).wrapping_add(7)),
-        n => {
-            failures.set(n - 1);
-            Err(Unavailable)
-        }
-    }
-}
+use support::measured::{direct_async, direct_sync, retried_async, retried_flaky, retried_sync};
 
 // ===== the settings =====
 

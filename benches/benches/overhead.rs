@@ -45,25 +45,11 @@ use tracing::Dispatch;
 
 mod support;
 
+use support::measured::{
+    direct_async, direct_sync, flaky_body, retried_async, retried_flaky, retried_sync,
+};
+
 // ===== the functions measured: the same body with and without `#[retry]` =====
-
-#[inline(never)]
-#[allow(clippy::unnecessary_wraps)] // the same signature as the retried one
-fn direct_sync(x: u64) -> Result<u64, Unavailable> {
-    Ok(x.wrapping_mul(31).wrapping_add(7))
-}
-
-#[retry(max_attempts = 3, wait = exponential(100ms, 2s))]
-#[inline(never)]
-fn retried_sync(x: u64) -> Result<u64, Unavailable> {
-    Ok(x.wrapping_mul(31).wrapping_add(7))
-}
-
-#[inline(never)]
-#[allow(clippy::unused_async)] // the same signature as the retried one
-async fn direct_async(x: u64) -> Result<u64, Unavailable> {
-    Ok(x.wrapping_mul(31).wrapping_add(7))
-}
 
 /// No retry at all, only the shape any wrapper of an async fn needs to let a `?` or `return` in
 /// the body end an attempt rather than the call: the body in an async block of its own, awaited.
@@ -72,12 +58,6 @@ async fn direct_async(x: u64) -> Result<u64, Unavailable> {
 #[allow(clippy::unused_async)] // the same signature as the retried one
 async fn direct_async_in_block(x: u64) -> Result<u64, Unavailable> {
     async move { Ok(x.wrapping_mul(31).wrapping_add(7)) }.await
-}
-
-#[retry(max_attempts = 3, wait = exponential(100ms, 2s))]
-#[inline(never)]
-async fn retried_async(x: u64) -> Result<u64, Unavailable> {
-    Ok(x.wrapping_mul(31).wrapping_add(7))
 }
 
 /// Work the compiler cannot see into, as a real body's request would be: the attempt context
@@ -97,24 +77,6 @@ fn direct_opaque(x: u64) -> Result<u64, Unavailable> {
 #[inline(never)]
 fn retried_opaque(x: u64) -> Result<u64, Unavailable> {
     Ok(opaque_work(x))
-}
-
-/// Fails while `failures` is above zero, counting it down.
-#[retry(max_attempts = 3, wait = fixed(0), jitter = none)]
-#[inline(never)]
-fn retried_flaky(failures: &Cell<u32>, x: u64) -> Result<u64, Unavailable> {
-    flaky_body(failures, x)
-}
-
-#[inline]
-fn flaky_body(failures: &Cell<u32>, x: u64) -> Result<u64, Unavailable> {
-    match failures.get() {
-        0 => Ok(x.wrapping_mul(31).wrapping_add(7)),
-        n => {
-            failures.set(n - 1);
-            Err(Unavailable)
-        }
-    }
 }
 
 /// The policy of the retry-decision benches: no sleep, no jitter, no deadline.

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::BenchmarkGroup;
 use retry_runtime::{Classify, ErrorClass};
+
+pub(crate) mod measured;
 use tracing::level_filters::LevelFilter;
 use tracing::Dispatch;
 
