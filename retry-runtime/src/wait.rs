@@ -146,7 +146,12 @@ impl Wait {
     /// ```
     #[must_use]
     pub fn backoff(self, jitter: Jitter, seed: u64) -> Backoff {
-        Backoff::new(self, jitter, SmallRng::seed_from_u64(seed))
+        Backoff::new(self, jitter, Some(seed))
+    }
+
+    /// Whether a wait of this schedule with `jitter` draws a random number.
+    const fn is_random(self, jitter: Jitter) -> bool {
+        matches!(self.0, Schedule::Decorrelated { .. }) || !matches!(jitter, Jitter::None)
     }
 }
 
@@ -218,34 +223,44 @@ pub struct Backoff {
     jitter: Jitter,
     retry: u32,
     previous: Duration,
-    rng: SmallRng,
+    /// The seed of the random source; `None` for one from the thread's sequence.
+    seed: Option<u64>,
+    /// Made the first time a wait or a spread hint needs a random number: a fixed schedule
+    /// without jitter, retried on its own waits, never seeds one.
+    rng: Option<SmallRng>,
 }
 
 impl Backoff {
-    pub(crate) fn new(wait: Wait, jitter: Jitter, rng: SmallRng) -> Self {
+    pub(crate) fn new(wait: Wait, jitter: Jitter, seed: Option<u64>) -> Self {
         let previous = wait.base_delay(1);
         Backoff {
             wait,
             jitter,
             retry: 0,
             previous,
-            rng,
+            seed,
+            rng: None,
         }
     }
 
     /// The wait before retry number `retry` (1-based), advancing the schedule to it.
     pub(crate) fn delay_for(&mut self, retry: u32) -> Duration {
         self.retry = retry;
-        let delay = self
-            .wait
-            .delay(self.jitter, retry, self.previous, &mut self.rng);
+        let (wait, jitter, previous) = (self.wait, self.jitter, self.previous);
+        let delay = if wait.is_random(jitter) {
+            wait.delay(jitter, retry, previous, self.rng())
+        } else {
+            wait.base_delay(retry)
+        };
         self.previous = delay;
         delay
     }
 
-    /// The random source, for spreading server hints.
+    /// The random source, for waits with jitter and for spreading server hints.
     pub(crate) fn rng(&mut self) -> &mut SmallRng {
-        &mut self.rng
+        let seed = self.seed;
+        self.rng
+            .get_or_insert_with(|| seed.map_or_else(fresh_rng, SmallRng::seed_from_u64))
     }
 }
 

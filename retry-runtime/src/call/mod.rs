@@ -21,8 +21,6 @@ use core::fmt;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
-use rand::rngs::SmallRng;
-use rand::SeedableRng;
 use tracing::field;
 
 use crate::context::{self, AttemptCtx};
@@ -339,8 +337,7 @@ where
             .jitter_seed_value()
             .map(|seed| testing::mix(seed, policy.counters().next_jitter_sequence()))
             .or_else(testing::next_seed);
-        let rng = seed.map_or_else(crate::wait::fresh_rng, SmallRng::seed_from_u64);
-        let backoff = Backoff::new(policy.wait_value(), policy.jitter_value(), rng);
+        let backoff = Backoff::new(policy.wait_value(), policy.jitter_value(), seed);
         self.ctx.started_or(clock::now());
         let state = self.state_mut();
         state.backoff = Some(backoff);
