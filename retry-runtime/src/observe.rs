@@ -11,14 +11,15 @@ use crate::{BreakerState, Classify, ErrorClass, GiveUpReason, RetryPolicy};
 
 /// Something that happened to one call.
 pub(crate) enum Event<'a, E: ?Sized> {
-    /// An attempt after the first ended; `first_failure` when the call's first attempt is the
-    /// one that failed just before it (the call is now one that retried).
-    LaterAttempt { first_failure: bool },
     /// A retry succeeded, after `attempts` attempts in all.
     SucceededAfterRetry { attempts: u32 },
-    /// An attempt failed with an error of `class` (not one the breaker refused: it never
+    /// An attempt failed: `first_failure` when it is the call's first attempt (the call is
+    /// now one that retries), `class` its class, `None` when the breaker refused it (it never
     /// reached the provider, and says nothing of its health).
-    Failed { class: ErrorClass },
+    Failed {
+        first_failure: bool,
+        class: Option<ErrorClass>,
+    },
     /// A failed attempt will be retried after `wait`.
     Retrying {
         attempt: u32,
@@ -37,8 +38,6 @@ pub(crate) enum Event<'a, E: ?Sized> {
         hint: Option<Duration>,
         reason: GiveUpReason,
     },
-    /// The full error of a failed attempt, for those who ask (DEBUG).
-    FullError { attempt: u32, error: &'a E },
     /// The call waited before its next attempt.
     Slept(Duration),
     /// The call gave up and is handed to its fallback.
@@ -66,21 +65,23 @@ pub(crate) fn emit<E: Classify + ?Sized>(
 ) {
     let counters = policy.counters();
     match event {
-        Event::LaterAttempt { first_failure } => {
-            counters.attempt_after_first_failure(first_failure);
-            #[cfg(feature = "metrics")]
-            crate::metrics::attempt_after_first_failure(policy, first_failure);
-        }
         Event::SucceededAfterRetry { attempts } => {
+            later_attempt(policy, false);
             counters.success_after_retry();
             #[cfg(feature = "metrics")]
             crate::metrics::success_after_retry(policy);
             tracing::info!(parent: span, attempts, "succeeded after retry");
         }
-        Event::Failed { class } => {
-            counters.failure(class);
-            #[cfg(feature = "metrics")]
-            crate::metrics::failure(policy, class);
+        Event::Failed {
+            first_failure,
+            class,
+        } => {
+            later_attempt(policy, first_failure);
+            if let Some(class) = class {
+                counters.failure(class);
+                #[cfg(feature = "metrics")]
+                crate::metrics::failure(policy, class);
+            }
         }
         Event::Retrying {
             attempt,
@@ -89,19 +90,22 @@ pub(crate) fn emit<E: Classify + ?Sized>(
             error,
             wait,
             why,
-        } => tracing::warn!(
-            parent: span,
-            function = policy.name(),
-            attempt,
-            max_attempts = cap,
-            class = class.name(),
-            status = error.status(),
-            request_id = error.request_id(),
-            delay = ?wait,
-            why = why.as_str(),
-            error = %ErrorSummary(error),
-            "attempt failed; retrying"
-        ),
+        } => {
+            full_error(span, attempt, error);
+            tracing::warn!(
+                parent: span,
+                function = policy.name(),
+                attempt,
+                max_attempts = cap,
+                class = class.name(),
+                status = error.status(),
+                request_id = error.request_id(),
+                delay = ?wait,
+                why = why.as_str(),
+                error = %ErrorSummary(error),
+                "attempt failed; retrying"
+            );
+        }
         Event::GaveUp {
             attempt,
             cap,
@@ -110,6 +114,7 @@ pub(crate) fn emit<E: Classify + ?Sized>(
             hint,
             reason,
         } => {
+            full_error(span, attempt, error);
             counters.gave_up(reason);
             #[cfg(feature = "metrics")]
             crate::metrics::gave_up(policy, reason);
@@ -126,9 +131,6 @@ pub(crate) fn emit<E: Classify + ?Sized>(
                 error = %ErrorSummary(error),
                 "giving up"
             );
-        }
-        Event::FullError { attempt, error } => {
-            tracing::debug!(parent: span, attempt, error = ?error, "attempt failed");
         }
         Event::Slept(wait) => {
             counters.slept(wait);
@@ -148,6 +150,19 @@ pub(crate) fn emit<E: Classify + ?Sized>(
             );
         }
     }
+}
+
+/// Counts an attempt of a call whose first attempt failed (that first one included).
+fn later_attempt(policy: &RetryPolicy, first_failure: bool) {
+    policy.counters().attempt_after_first_failure(first_failure);
+    #[cfg(feature = "metrics")]
+    crate::metrics::attempt_after_first_failure(policy, first_failure);
+}
+
+/// The whole error of a failed attempt, headers and body included, for those who ask (DEBUG),
+/// before the one-line WARN or ERROR.
+fn full_error<E: Classify + ?Sized>(span: &tracing::Span, attempt: u32, error: &E) {
+    tracing::debug!(parent: span, attempt, error = ?error, "attempt failed");
 }
 
 /// A circuit breaker changed state, or was tripped or reset by hand.

@@ -215,16 +215,19 @@ where
             self.start_retrying();
         }
         let took = self.attempt_took();
-        self.emit(Event::LaterAttempt { first_failure });
         let Some(error) = outcome.error() else {
             let attempts = self.ctx.number();
             self.emit(Event::SucceededAfterRetry { attempts });
             return Step::Return(outcome);
         };
         let (failure, before) = self.record_failure(error, took);
+        let counted = (before != Before::Refused).then_some(failure.class);
+        self.emit(Event::Failed {
+            first_failure,
+            class: counted,
+        });
         let verdict = self.verdict_on(failure, before, budget);
         let attempt = self.ctx.number();
-        self.emit(Event::FullError { attempt, error });
         match verdict {
             Verdict::Retry { wait, reason, cap } => {
                 self.emit(Event::Retrying {
@@ -291,9 +294,6 @@ where
         } else {
             error.retry_after()
         };
-        if before != Before::Refused {
-            self.emit(Event::Failed { class });
-        }
         let failure = Failure {
             class,
             hint,
