@@ -5,9 +5,10 @@
 
 use std::time::Duration;
 
+use crate::stats::Counters;
 use crate::strategy::WaitReason;
 use crate::summary::ErrorSummary;
-use crate::{BreakerState, Classify, ErrorClass, GiveUpReason, RetryPolicy};
+use crate::{BreakerState, Classify, ErrorClass, GiveUpReason};
 
 /// Something that happened to one call.
 pub(crate) enum Event<'a, E: ?Sized> {
@@ -50,37 +51,40 @@ pub(crate) enum Event<'a, E: ?Sized> {
 /// Tells the observers that a call's first attempt succeeded: the one event of the common case,
 /// kept apart from [`emit`] so that it inlines into every call (one count, one metric).
 #[inline]
-pub(crate) fn first_try_success(policy: &RetryPolicy) {
-    policy.counters().first_try_success();
+pub(crate) fn first_try_success(function: &'static str, counters: &Counters) {
+    counters.first_try_success();
     #[cfg(feature = "metrics")]
-    crate::metrics::first_try_success(policy);
+    crate::metrics::first_try_success(function, counters);
+    #[cfg(not(feature = "metrics"))]
+    let _ = function;
 }
 
-/// Tells the observers what happened to a call of `policy`; `span` is the call's span (disabled
-/// when it has none), the parent of its log events.
+/// Tells the observers what happened to a call of `function` (the policy's name), counted in
+/// `counters`; `span` is the call's span (disabled when it has none), the parent of its log
+/// events.
 pub(crate) fn emit<E: Classify + ?Sized>(
-    policy: &RetryPolicy,
+    function: &'static str,
+    counters: &Counters,
     span: &tracing::Span,
     event: Event<'_, E>,
 ) {
-    let counters = policy.counters();
     match event {
         Event::SucceededAfterRetry { attempts } => {
-            later_attempt(policy, false);
+            later_attempt(function, counters, false);
             counters.success_after_retry();
             #[cfg(feature = "metrics")]
-            crate::metrics::success_after_retry(policy);
+            crate::metrics::success_after_retry(function);
             tracing::info!(parent: span, attempts, "succeeded after retry");
         }
         Event::Failed {
             first_failure,
             class,
         } => {
-            later_attempt(policy, first_failure);
+            later_attempt(function, counters, first_failure);
             if let Some(class) = class {
                 counters.failure(class);
                 #[cfg(feature = "metrics")]
-                crate::metrics::failure(policy, class);
+                crate::metrics::failure(function, class);
             }
         }
         Event::Retrying {
@@ -94,7 +98,7 @@ pub(crate) fn emit<E: Classify + ?Sized>(
             full_error(span, attempt, error);
             tracing::warn!(
                 parent: span,
-                function = policy.name(),
+                function,
                 attempt,
                 max_attempts = cap,
                 class = class.name(),
@@ -117,10 +121,10 @@ pub(crate) fn emit<E: Classify + ?Sized>(
             full_error(span, attempt, error);
             counters.gave_up(reason);
             #[cfg(feature = "metrics")]
-            crate::metrics::gave_up(policy, reason);
+            crate::metrics::gave_up(function, reason);
             tracing::error!(
                 parent: span,
-                function = policy.name(),
+                function,
                 attempt,
                 max_attempts = cap,
                 class = class.name(),
@@ -135,15 +139,15 @@ pub(crate) fn emit<E: Classify + ?Sized>(
         Event::Slept(wait) => {
             counters.slept(wait);
             #[cfg(feature = "metrics")]
-            crate::metrics::slept(policy, wait);
+            crate::metrics::slept(function, wait);
         }
         Event::FellBack { refused, class } => {
             counters.fell_back();
             #[cfg(feature = "metrics")]
-            crate::metrics::fell_back(policy);
+            crate::metrics::fell_back(function);
             tracing::warn!(
                 parent: span,
-                function = policy.name(),
+                function,
                 breaker_open = refused,
                 class = class.map(ErrorClass::name),
                 "gave up; falling back"
@@ -153,10 +157,12 @@ pub(crate) fn emit<E: Classify + ?Sized>(
 }
 
 /// Counts an attempt of a call whose first attempt failed (that first one included).
-fn later_attempt(policy: &RetryPolicy, first_failure: bool) {
-    policy.counters().attempt_after_first_failure(first_failure);
+fn later_attempt(function: &'static str, counters: &Counters, first_failure: bool) {
+    counters.attempt_after_first_failure(first_failure);
     #[cfg(feature = "metrics")]
-    crate::metrics::attempt_after_first_failure(policy, first_failure);
+    crate::metrics::attempt_after_first_failure(function, first_failure);
+    #[cfg(not(feature = "metrics"))]
+    let _ = function;
 }
 
 /// The whole error of a failed attempt, headers and body included, for those who ask (DEBUG),

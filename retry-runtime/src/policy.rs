@@ -4,7 +4,7 @@
 use core::fmt;
 use std::time::Duration;
 
-use crate::stats::{Counters, Statistics};
+use crate::stats::{PolicyCounters, Statistics};
 use crate::{ClassSet, ErrorClass, Jitter, Wait};
 
 /// Attempts in all allowed by a policy, at the most.
@@ -48,6 +48,7 @@ pub const MAX_ATTEMPTS_LIMIT: u32 = 100;
 /// });
 /// assert_eq!(result.unwrap(), "profile");
 /// ```
+#[derive(Clone)]
 pub struct RetryPolicy {
     name: &'static str,
     max_attempts: u32,
@@ -63,7 +64,8 @@ pub struct RetryPolicy {
     max_retry_after: Duration,
     jitter_seed: Option<u64>,
     fallback_on: ClassSet,
-    counters: Counters,
+    /// Made at the first hand-built call; `#[retry]` functions count in a `static` of their own.
+    counters: PolicyCounters,
 }
 
 impl RetryPolicy {
@@ -84,7 +86,7 @@ impl RetryPolicy {
             max_retry_after: Duration::from_secs(120),
             jitter_seed: None,
             fallback_on: ClassSet::TRANSIENT,
-            counters: Counters::new(),
+            counters: PolicyCounters::new(),
         }
     }
 
@@ -259,11 +261,13 @@ impl RetryPolicy {
         }
     }
 
-    pub(crate) const fn counters(&self) -> &Counters {
-        &self.counters
+    pub(crate) fn counters(&self) -> &crate::stats::Counters {
+        self.counters.get()
     }
 
-    /// This policy's counters so far.
+    /// The counters of the calls made so far through this policy's [`call`](Self::call) and
+    /// its async siblings. A `#[retry]` function keeps its own counters beside its policy: see
+    /// [`statistics_for`](crate::statistics_for).
     #[must_use]
     pub fn statistics(&self) -> Statistics {
         self.counters.snapshot(self.name)
@@ -368,3 +372,23 @@ impl fmt::Display for InvalidPolicy {
 }
 
 impl std::error::Error for InvalidPolicy {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_policy_is_configuration_not_live_counters() {
+        // The counters (over 1 KiB, a cache line per thread shard) live elsewhere: beside a
+        // `#[retry]` function's policy, or on the heap from a hand-built policy's first call.
+        let size = std::mem::size_of::<RetryPolicy>();
+        assert!(size <= 256, "RetryPolicy is {size} bytes");
+
+        let policy = RetryPolicy::new().named("policy::tests::counted");
+        policy.call(|| Ok::<_, std::io::Error>(())).unwrap();
+        assert_eq!(policy.statistics().calls, 1);
+        let copy = policy.clone();
+        assert_eq!(copy.statistics().calls, 0, "a clone counts its own calls");
+        assert_eq!(policy.statistics().calls, 1);
+    }
+}

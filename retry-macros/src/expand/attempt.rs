@@ -9,9 +9,10 @@
 //     #[allow(clippy::needless_pass_by_value)]   // when an argument is cloned
 //     async fn fetch(client: &Client, id: Id) -> Result<T, E> {
 //         static __RETRY_POLICY: RetryPolicy = ..;              // see `policy.rs`
+//         static __RETRY_COUNTERS: Counters = Counters::new();
 //         check_return::<Result<T, E>>();
 //         check_timeout_capable::<Result<T, E>>();              // with `attempt_timeout`/`deadline`
-//         let mut __retry_call = Call::new(&__RETRY_POLICY);
+//         let mut __retry_call = Call::new(&__RETRY_POLICY, &__RETRY_COUNTERS);
 //         loop {
 //             let __retry_clone1 = Clone::clone(&id);           // see `params.rs`
 //             let __retry_outcome = Call::run_async(&mut __retry_call, async {
@@ -39,7 +40,7 @@
 // `#[instrument]` does the same).
 
 use super::params::{self, Rebinds};
-use super::policy::{policy_ident, policy_static};
+use super::policy::{counters_ident, policy_ident, policy_static};
 use super::self_rename::rename_self;
 use super::Runtime;
 use crate::args::RetryArgs;
@@ -352,8 +353,8 @@ impl CallUses {
             .filter(|_| nameable)
             .map(|at_key| at_key.check("check_timeout_capable", ret));
         let (span, p) = (at_ret.span, &at_ret.private);
-        let policy = policy_ident();
-        let new = quote_spanned!(span=> #p::Call::new(&#policy));
+        let (policy, counters) = (policy_ident(), counters_ident());
+        let new = quote_spanned!(span=> #p::Call::new(&#policy, &#counters));
         CallUses {
             nameable,
             at_ret,

@@ -19,6 +19,8 @@
 //                 .with(::retry_runtime::__private::ErrorClass::RateLimit)
 //                 .with(::retry_runtime::__private::ErrorClass::Timeout))
 //             .class_max_attempts(::retry_runtime::__private::ErrorClass::Timeout, 2);
+//     static __RETRY_COUNTERS: ::retry_runtime::__private::Counters =
+//         ::retry_runtime::__private::Counters::new();
 
 use super::Runtime;
 use crate::args::{Jitter, RetryArgs};
@@ -29,6 +31,11 @@ use quote::{format_ident, quote, quote_spanned};
 
 pub(super) fn policy_ident() -> Ident {
     Ident::new("__RETRY_POLICY", Span::mixed_site())
+}
+
+/// The function's live counters, a `static` beside its policy: the policy is configuration.
+pub(super) fn counters_ident() -> Ident {
+    Ident::new("__RETRY_COUNTERS", Span::mixed_site())
 }
 
 pub(super) fn policy_static(args: &RetryArgs, fn_name: &Ident, rt: &Runtime) -> TokenStream {
@@ -102,8 +109,9 @@ pub(super) fn policy_static(args: &RetryArgs, fn_name: &Ident, rt: &Runtime) -> 
         }
     }
 
-    let policy = policy_ident();
+    let (policy, counters) = (policy_ident(), counters_ident());
     quote_spanned! {Span::mixed_site()=>
         static #policy: #p::RetryPolicy = #p::RetryPolicy::new() #(#calls)*;
+        static #counters: #p::Counters = #p::Counters::new();
     }
 }

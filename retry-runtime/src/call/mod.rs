@@ -3,7 +3,7 @@
 //! async (see `__private`), and [`RetryPolicy::call`] runs the same loop:
 //!
 //! ```text
-//! let mut call = Call::new(&POLICY);
+//! let mut call = Call::new(&POLICY, &COUNTERS);
 //! loop {
 //!     let outcome = call.run(|| body);            // `run_async(async { body }).await`
 //!     match call.decide(outcome) {
@@ -26,10 +26,11 @@ use tracing::field;
 use crate::context::{self, AttemptCtx};
 use crate::deadline::{self, RecentDurations};
 use crate::observe::{self, emit, Event};
+use crate::stats::{self, Counters};
 use crate::strategy::{self, Before, Failure, Verdict};
 use crate::wait::Backoff;
 use crate::RetryPolicy;
-use crate::{clock, stats, testing, Classify, Elapsed, ErrorClass, GiveUpReason, RetryBudget};
+use crate::{clock, testing, Classify, Elapsed, ErrorClass, GiveUpReason, RetryBudget};
 
 mod attempt;
 mod run;
@@ -140,6 +141,7 @@ impl Default for CallState {
 /// One logical call of a retried function.
 pub struct Call<'p, R> {
     policy: &'p RetryPolicy,
+    counters: &'p Counters,
     ctx: AttemptCtx,
     state: Option<Box<CallState>>,
     _result: PhantomData<fn() -> R>,
@@ -149,14 +151,14 @@ impl<R: RetryResult> Call<'static, R>
 where
     R::Err: Classify,
 {
-    /// Starts a call of a `static` policy, which appears in [`crate::statistics()`].
+    /// Starts a call of a `#[retry]` function: its `static` policy, and its counters, which
+    /// appear in [`crate::statistics()`] under the policy's name.
     #[inline]
-    pub fn new(policy: &'static RetryPolicy) -> Self {
-        let counters = policy.counters();
+    pub fn new(policy: &'static RetryPolicy, counters: &'static Counters) -> Self {
         if !counters.is_registered() {
             stats::register(policy.name(), counters);
         }
-        Self::borrowed(policy)
+        Self::counted_in(policy, counters)
     }
 }
 
@@ -164,10 +166,16 @@ impl<'p, R: RetryResult> Call<'p, R>
 where
     R::Err: Classify,
 {
-    /// Starts a call of any policy. A call nested in another's attempt inherits its deadline
-    /// when that is sooner than its own.
+    /// Starts a call of a hand-built policy, counted in the policy's own counters (see
+    /// [`RetryPolicy::statistics`]).
+    pub(crate) fn borrowed(policy: &'p RetryPolicy) -> Self {
+        Self::counted_in(policy, policy.counters())
+    }
+
+    /// Starts a call counted in `counters`. A call nested in another's attempt inherits its
+    /// deadline when that is sooner than its own.
     #[inline]
-    pub fn borrowed(policy: &'p RetryPolicy) -> Self {
+    fn counted_in(policy: &'p RetryPolicy, counters: &'p Counters) -> Self {
         let mut ctx = AttemptCtx::new(policy.max_attempts_value());
         let inherited = context::with_current(AttemptCtx::deadline).flatten();
         if policy.deadline_value().is_some() || inherited.is_some() {
@@ -179,6 +187,7 @@ where
         let state = tracing::level_enabled!(tracing::Level::DEBUG).then(|| traced(policy));
         Call {
             policy,
+            counters,
             ctx,
             state,
             _result: PhantomData,
@@ -200,7 +209,7 @@ where
                 budget.deposit();
             }
             if outcome.error().is_none() {
-                observe::first_try_success(self.policy);
+                observe::first_try_success(self.policy.name(), self.counters);
                 return Step::Return(outcome);
             }
         }
@@ -335,7 +344,7 @@ where
         let policy = self.policy;
         let seed = policy
             .jitter_seed_value()
-            .map(|seed| testing::mix(seed, policy.counters().next_jitter_sequence()))
+            .map(|seed| testing::mix(seed, self.counters.next_jitter_sequence()))
             .or_else(testing::next_seed);
         let backoff = Backoff::new(policy.wait_value(), policy.jitter_value(), seed);
         self.ctx.started_or(clock::now());
@@ -364,7 +373,7 @@ where
 
     fn emit(&self, event: Event<'_, R::Err>) {
         let span = self.state.as_ref().map_or(&DISABLED, |state| &state.span);
-        emit(self.policy, span, event);
+        emit(self.policy.name(), self.counters, span, event);
     }
 }
 
