@@ -9,9 +9,9 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::clock;
 use crate::window::ring::{self, Lazy, Ring, Sums, BUCKETS};
-use crate::window::{bucket_ms, millis, ratio_ppm};
+use crate::window::{bucket_ms, ratio_ppm, Timeline};
+use crate::Clock;
 
 /// The largest `ratio` a budget takes: ten retries for every first attempt.
 const MAX_RATIO: f64 = 10.0;
@@ -123,6 +123,7 @@ impl Settings {
 pub struct RetryBudget {
     settings: Settings,
     ring: Ring,
+    time: Timeline,
 }
 
 impl RetryBudget {
@@ -150,6 +151,7 @@ impl RetryBudget {
         RetryBudget {
             settings,
             ring: Ring::new(),
+            time: Timeline::new(),
         }
     }
 
@@ -214,6 +216,31 @@ impl RetryBudget {
         self
     }
 
+    /// Reads `clock` instead of the runtime's clock (see [`Clock`]): a test moves this budget's
+    /// window by hand, the same for every thread. [`KeyedBudgets`] made from it read it too.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::{testing::TestClock, RetryBudget};
+    ///
+    /// static CLOCK: TestClock = TestClock::new();
+    /// static BUDGET: RetryBudget = RetryBudget::new()
+    ///     .ratio(0.5)
+    ///     .min_per_second(0.0)
+    ///     .window(Duration::from_secs(10))
+    ///     .clock(&CLOCK);
+    ///
+    /// std::thread::spawn(|| (0..10).for_each(|_| BUDGET.deposit())).join().unwrap();
+    /// assert_eq!(BUDGET.snapshot().available, 5);
+    /// CLOCK.advance(Duration::from_secs(11)); // the deposits leave the window
+    /// assert_eq!(BUDGET.snapshot().available, 0);
+    /// ```
+    #[must_use]
+    pub const fn clock(mut self, clock: &'static dyn Clock) -> Self {
+        self.time.set_clock(clock);
+        self
+    }
+
     /// Counts a first attempt. Reads the clock once every 16 deposits.
     ///
     /// ```
@@ -226,7 +253,7 @@ impl RetryBudget {
     /// ```
     #[inline]
     pub fn deposit(&self) {
-        self.deposit_with(|| millis(clock::now()));
+        self.deposit_with(|| self.time.now_ms());
     }
 
     /// Takes one retry from the budget if it has one: `false` when it is spent.
@@ -242,7 +269,7 @@ impl RetryBudget {
     /// assert!(!budget.try_withdraw());
     /// ```
     pub fn try_withdraw(&self) -> bool {
-        self.try_withdraw_at(millis(clock::now()))
+        self.try_withdraw_at(self.time.now_ms())
     }
 
     /// The counts of the window now.
@@ -259,7 +286,7 @@ impl RetryBudget {
     /// ```
     #[must_use]
     pub fn snapshot(&self) -> BudgetSnapshot {
-        self.snapshot_at(millis(clock::now()))
+        self.snapshot_at(self.time.now_ms())
     }
 
     /// The budget's window.
@@ -387,6 +414,8 @@ pub struct BudgetSnapshot {
 /// ```
 pub struct KeyedBudgets<K = String> {
     template: Settings,
+    /// On the template's clock: the keys' idle times, and each key's budget anew.
+    time: Timeline,
     max_keys: usize,
     idle_ms: u64,
     map: Mutex<Option<KeyMap<K>>>,
@@ -418,8 +447,14 @@ impl<K> KeyedBudgets<K> {
     /// ```
     #[must_use]
     pub const fn new(budget: RetryBudget) -> Self {
+        let settings = budget.settings;
+        let time = budget.time.fresh();
+        // `const` cannot run a destructor; the template owns no memory to free (its counts are
+        // atomics, its timeline at most one instant).
+        std::mem::forget(budget);
         KeyedBudgets {
-            template: budget.settings,
+            template: settings,
+            time,
             max_keys: 10_000,
             idle_ms: 600_000,
             map: Mutex::new(None),
@@ -526,7 +561,7 @@ impl<K: Hash + Eq> KeyedBudgets<K> {
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
-        self.for_key_at(key, millis(clock::now()))
+        self.for_key_at(key, self.time.now_ms())
     }
 
     /// Drops `key`'s budget; whether it had one.
@@ -578,7 +613,10 @@ impl<K: Hash + Eq> KeyedBudgets<K> {
                 map.drop_least_recent(excess.max(self.max_keys / 8));
             }
         }
-        let budget = Arc::new(RetryBudget::with_settings(self.template));
+        let budget = Arc::new(RetryBudget {
+            time: self.time.fresh(),
+            ..RetryBudget::with_settings(self.template)
+        });
         map.entries.insert(
             key.to_owned(),
             Entry {

@@ -91,6 +91,7 @@ mod window;
 pub use breaker::{BreakerPermit, BreakerSnapshot, BreakerState, CircuitBreaker, CircuitOpen};
 pub use budget::{BudgetSnapshot, KeyedBudgets, RetryBudget};
 pub use classify::{ClassSet, Classify, ErrorClass};
+pub use clock::Clock;
 pub use context::{attempt, Attempt, IdempotencyKey};
 pub use elapsed::Elapsed;
 pub use policy::{InvalidPolicy, RetryPolicy, MAX_ATTEMPTS_LIMIT};

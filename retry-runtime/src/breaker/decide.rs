@@ -3,8 +3,8 @@
 //! word. A store elsewhere (a shared cache, a test model) applies the same decisions to its own
 //! copy of the word.
 //!
-//! Time is milliseconds on the runtime's clock since a process-wide epoch
-//! ([`super::millis`]).
+//! Time is milliseconds since the breaker first read its clock
+//! ([`crate::window::Timeline`]).
 
 use core::fmt;
 use std::sync::atomic::Ordering;

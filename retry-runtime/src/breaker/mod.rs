@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::time::Duration;
 
 use crate::observe::{self, BreakerTransition};
-use crate::{clock, ClassSet, ErrorClass};
+use crate::{ClassSet, Clock, ErrorClass};
 
 pub(crate) mod decide;
 mod permit;
@@ -26,7 +26,7 @@ mod tests;
 
 use self::decide::{Acquired, PermitKind, Phase, ProbeOutcome, Settings, State};
 use crate::window::ring::{self, Lazy, Ring, BUCKETS};
-use crate::window::{bucket_ms, ceil_millis, millis, ratio_ppm};
+use crate::window::{bucket_ms, ceil_millis, ratio_ppm, Timeline};
 
 // ===== the breaker =====
 
@@ -105,6 +105,7 @@ pub struct CircuitBreaker {
     consecutive: AtomicU32,
     trips: AtomicU64,
     ring: Ring,
+    time: Timeline,
 }
 
 impl CircuitBreaker {
@@ -138,6 +139,7 @@ impl CircuitBreaker {
             consecutive: AtomicU32::new(0),
             trips: AtomicU64::new(0),
             ring: Ring::new(),
+            time: Timeline::new(),
         }
     }
 
@@ -322,6 +324,30 @@ impl CircuitBreaker {
         self
     }
 
+    /// Reads `clock` instead of the runtime's clock (see [`Clock`]): a test moves this
+    /// breaker's window and breaks by hand, the same for every thread.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::{testing::TestClock, BreakerState, CircuitBreaker};
+    ///
+    /// static CLOCK: TestClock = TestClock::new();
+    /// static BREAKER: CircuitBreaker = CircuitBreaker::new()
+    ///     .break_duration(Duration::from_secs(5))
+    ///     .clock(&CLOCK);
+    ///
+    /// BREAKER.trip();
+    /// CLOCK.advance(Duration::from_secs(4));
+    /// assert_eq!(BREAKER.state(), BreakerState::Open);
+    /// CLOCK.advance(Duration::from_secs(1));
+    /// assert_eq!(BREAKER.state(), BreakerState::HalfOpen);
+    /// ```
+    #[must_use]
+    pub const fn clock(mut self, clock: &'static dyn Clock) -> Self {
+        self.time.set_clock(clock);
+        self
+    }
+
     /// The breaker's name.
     ///
     /// ```
@@ -378,7 +404,7 @@ impl CircuitBreaker {
     #[cold]
     #[inline(never)]
     fn acquire_slow(&self) -> Result<BreakerPermit<'_>, CircuitOpen> {
-        let now = millis(clock::now());
+        let now = self.time.now_ms();
         match decide::acquire_in(&self.state, &self.settings, now) {
             Acquired::Granted { permit, changed } => {
                 if let Some((before, next)) = changed {
@@ -416,7 +442,7 @@ impl CircuitBreaker {
         match state.phase {
             Phase::Closed => BreakerState::Closed,
             Phase::HalfOpen { .. } => BreakerState::HalfOpen,
-            Phase::Open { until_ms } if millis(clock::now()) >= until_ms => BreakerState::HalfOpen,
+            Phase::Open { until_ms } if self.time.now_ms() >= until_ms => BreakerState::HalfOpen,
             Phase::Open { .. } => BreakerState::Open,
         }
     }
@@ -433,7 +459,7 @@ impl CircuitBreaker {
     /// ```
     #[must_use]
     pub fn snapshot(&self) -> BreakerSnapshot {
-        let now = millis(clock::now());
+        let now = self.time.now_ms();
         let state = State::decode(self.state.load(Acquire));
         let bucket = self.settings.window_ms / BUCKETS;
         let sums = self.ring.sums(self.ring.head_word(), Some(now / bucket));
@@ -470,7 +496,7 @@ impl CircuitBreaker {
     /// assert_eq!(breaker.state(), BreakerState::Closed);
     /// ```
     pub fn trip(&self) {
-        let now = millis(clock::now());
+        let now = self.time.now_ms();
         if let Some((before, next)) = decide::transition(&self.state, |state| {
             Some(decide::trip(&self.settings, state, now))
         }) {
@@ -492,7 +518,7 @@ impl CircuitBreaker {
     /// assert_eq!((snap.state, snap.failures), (BreakerState::Closed, 0));
     /// ```
     pub fn reset(&self) {
-        let now = millis(clock::now());
+        let now = self.time.now_ms();
         self.forget_counts(now);
         if let Some((before, next)) =
             decide::transition(&self.state, |state| Some(decide::reset(state)))
@@ -517,10 +543,10 @@ impl CircuitBreaker {
         match self.ring.add_lazy(1, 0) {
             Lazy::Added { a } if !ring::time_to_look(a) => {}
             Lazy::Added { .. } => {
-                self.ring.advance_to(self.tick(millis(clock::now())));
+                self.ring.advance_to(self.tick(self.time.now_ms()));
             }
             Lazy::NeedsTick => {
-                self.ring.add_at(self.tick(millis(clock::now())), 1, 0);
+                self.ring.add_at(self.tick(self.time.now_ms()), 1, 0);
             }
         }
         // Read first: the common case (no run of failures) writes nothing shared.
@@ -535,7 +561,7 @@ impl CircuitBreaker {
         if State::closed_gen(self.state.load(Acquire)) != Some(gen) {
             return;
         }
-        let now = millis(clock::now());
+        let now = self.time.now_ms();
         let (head, _) = self.ring.add_at(self.tick(now), 1, 1);
         let consecutive = self.consecutive.fetch_add(1, AcqRel).saturating_add(1);
         let sums = self.ring.sums(head, None);
@@ -554,7 +580,7 @@ impl CircuitBreaker {
 
     #[cold]
     pub(super) fn probe_ended(&self, gen: u32, outcome: ProbeOutcome) {
-        let now = millis(clock::now());
+        let now = self.time.now_ms();
         let transition = decide::transition(&self.state, |state| {
             let next = decide::resolve_probe(&self.settings, state, gen, outcome, now)?;
             if next.phase == Phase::Closed {

@@ -585,3 +585,28 @@ fn probes_never_exceed_the_limit_under_threads() {
         assert_eq!(in_flight, 0, "every probe slot came back");
     }
 }
+
+#[test]
+fn a_breaker_on_its_own_clock_reads_one_now_on_every_thread() {
+    static CLOCK: testing::TestClock = testing::TestClock::new();
+    static SHARED: CircuitBreaker = by_run().clock(&CLOCK);
+    // Each thread has a test clock of its own as well, at another time: the breaker reads
+    // neither of them.
+    let on_thread = |f: fn()| {
+        std::thread::spawn(move || {
+            let own = testing::record_sleeps();
+            own.advance(Duration::from_secs(3_600));
+            f();
+        })
+        .join()
+        .unwrap();
+    };
+    on_thread(|| trip_by_run(&SHARED));
+    CLOCK.advance(SEC - Duration::from_millis(1));
+    on_thread(|| {
+        let refused = SHARED.try_acquire().expect_err("still open");
+        assert_eq!(refused.retry_in(), Some(Duration::from_millis(1)));
+    });
+    CLOCK.advance(Duration::from_millis(1));
+    on_thread(|| assert!(SHARED.try_acquire().expect("the probe").is_probe()));
+}

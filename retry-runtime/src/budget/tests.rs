@@ -305,3 +305,35 @@ fn keyed_budgets_stay_bounded_under_threads() {
     });
     assert!(KEYED.len() <= 64 && !KEYED.is_empty());
 }
+
+#[test]
+fn a_budget_on_its_own_clock_and_its_keyed_budgets_read_it() {
+    static CLOCK: crate::testing::TestClock = crate::testing::TestClock::new();
+    static PER_KEY: KeyedBudgets<u32> =
+        KeyedBudgets::new(small().clock(&CLOCK)).idle_after(Duration::from_secs(60));
+    let budget = PER_KEY.for_key(&1);
+    std::thread::spawn({
+        let budget = Arc::clone(&budget);
+        move || {
+            // A thread's own test clock, far ahead: the budget does not read it.
+            let own = crate::testing::record_sleeps();
+            own.advance(Duration::from_secs(3_600));
+            for _ in 0..50 {
+                budget.deposit();
+            }
+        }
+    })
+    .join()
+    .unwrap();
+    assert_eq!(budget.snapshot().available, 7, "⌊0.1 × 50⌋ + 2");
+    CLOCK.advance(Duration::from_millis(1_100));
+    assert_eq!(
+        budget.snapshot().available,
+        2,
+        "the deposits left the 1 s window"
+    );
+    CLOCK.advance(Duration::from_secs(60));
+    let again = PER_KEY.for_key(&2);
+    assert!(!Arc::ptr_eq(&again, &budget));
+    assert_eq!(PER_KEY.len(), 1, "key 1 went idle on the shared clock");
+}

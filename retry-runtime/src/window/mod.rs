@@ -1,33 +1,60 @@
 //! What the circuit breaker and the retry budget share: a sliding window of counts
-//! ([`ring`]), and time as whole milliseconds on the runtime's clock, in which their state
-//! keeps its instants and buckets.
+//! ([`ring`]), and their time ([`Timeline`]), whole milliseconds in which their state keeps its
+//! instants and buckets.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use crate::Clock;
 
 pub(crate) mod ring;
 
 use self::ring::BUCKETS;
 
-/// Milliseconds from a process-wide epoch to `now`, an instant of the runtime's clock.
-///
-/// The epoch is a day (or less, if the clock does not reach back that far) before the first
-/// call, so that instants of test clocks made earlier in the process still count forward from
-/// it; an instant before it counts as 0.
-pub(crate) fn millis(now: Instant) -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    let epoch = *EPOCH.get_or_init(|| {
-        let real = Instant::now();
-        [86_400, 3_600, 60]
-            .into_iter()
-            .find_map(|secs| real.checked_sub(Duration::from_secs(secs)))
-            .unwrap_or(real)
-    });
-    let since = now.saturating_duration_since(epoch);
-    since
-        .as_secs()
-        .saturating_mul(1_000)
-        .saturating_add(u64::from(since.subsec_millis()))
+/// A component's time, in whole milliseconds since it first read its clock: its own [`Clock`]
+/// if it was given one, else the runtime's ([`crate::clock::now`]). Counting from the
+/// component's first reading, on the one clock it reads, its time never goes back (an instant
+/// before that first one, which only a clock that jumped back gives, counts as 0).
+pub(crate) struct Timeline {
+    clock: Option<&'static dyn Clock>,
+    epoch: OnceLock<Instant>,
+}
+
+impl Timeline {
+    /// On the runtime's clock.
+    pub(crate) const fn new() -> Self {
+        Timeline {
+            clock: None,
+            epoch: OnceLock::new(),
+        }
+    }
+
+    /// Reads `clock` from now on. Set before the first reading (the builders of the breaker
+    /// and the budget), so that every instant of the timeline is one clock's.
+    pub(crate) const fn set_clock(&mut self, clock: &'static dyn Clock) {
+        self.clock = Some(clock);
+    }
+
+    /// A timeline on the same clock, starting anew.
+    pub(crate) const fn fresh(&self) -> Self {
+        Timeline {
+            clock: self.clock,
+            epoch: OnceLock::new(),
+        }
+    }
+
+    /// Milliseconds since the first reading.
+    pub(crate) fn now_ms(&self) -> u64 {
+        let now = self
+            .clock
+            .map_or_else(crate::clock::now, |clock| clock.now());
+        let epoch = *self.epoch.get_or_init(|| now);
+        let since = now.saturating_duration_since(epoch);
+        since
+            .as_secs()
+            .saturating_mul(1_000)
+            .saturating_add(u64::from(since.subsec_millis()))
+    }
 }
 
 /// Milliseconds in `duration`, rounded up, saturating.

@@ -2,7 +2,8 @@
 //! newest of which is the *head*. The breaker counts calls (`a`) and failures (`b`) in it, the
 //! budget deposits (`a`) and withdrawals (`hot` while a bucket is the head, `b` after).
 //!
-//! Time is a *tick*: the index of a bucket since the epoch (`millis / bucket width`), given by
+//! Time is a *tick*: the index of a bucket since the owner's first reading of its clock
+//! (`millis / bucket width`, see [`super::Timeline`]), given by
 //! the caller, so that the ring itself never reads a clock.
 //!
 //! # Words
