@@ -24,12 +24,16 @@
 //!
 //! Groups:
 //!
-//! - `metrics_first_try_sync`: `direct` (no retry: the floor) and `retry`, a first-try success
-//!   through `#[retry]`, as in the `overhead` bench.
-//! - `metrics_first_try_async`: the same, async, awaited on a current-thread tokio runtime.
+//! - `metrics_first_try_sync`: `direct` (no retry), `retry`, a first-try success through
+//!   `#[retry]`, as in the `overhead` bench, and `direct_counted`: the direct call and one
+//!   count of it on the recorder, by a key made once, as the runtime counts a first try. No
+//!   design that reports each call to the recorder the program installed can go below
+//!   `direct_counted`: that is the floor under `retry` here (peers report nothing).
+//! - `metrics_first_try_async`: the same three, async, awaited on a current-thread tokio runtime.
 //! - `metrics_first_try_threads`: `retry/1` and `retry/2`, the sync call from one and from two
-//!   threads at once (each thread has the setting; the time is the slower thread's). The
-//!   recorder keeps one counter of first-try successes per function, which both threads update.
+//!   threads at once (each thread has the setting; the time is the slower thread's), and the
+//!   floor beside them, `direct_counted/{1,2}`. The recorder keeps one counter of first-try
+//!   successes per function, which both threads update.
 //! - `metrics_retry_decision`: `retry_fn/first_try` and `retry_fn/fail_once` (fails once, then
 //!   succeeds, zero wait), as in the `overhead` bench. A retry records into a histogram (the
 //!   wait), whose samples the recorder keeps until its upkeep drains them (the exporter's upkeep
@@ -37,10 +41,12 @@
 
 use std::cell::Cell;
 use std::hint::black_box;
+use std::sync::LazyLock;
 use std::time::Instant;
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use metrics::{Key, Label, Level, Metadata};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
 use support::{bench_async, on_threads_with, runtime, short, with_info_subscriber};
 use tracing::Dispatch;
@@ -124,6 +130,32 @@ fn saw_calls(recorder: &PrometheusRecorder) {
     );
 }
 
+// ===== the floor =====
+
+/// The key of the floor's count: made once, as the runtime makes a function's.
+static FLOOR_KEY: LazyLock<Key> = LazyLock::new(|| {
+    Key::from_parts(
+        "floor_calls_total",
+        vec![
+            Label::from_static_parts("function", "floor"),
+            Label::from_static_parts("outcome", "first_try_success"),
+        ],
+    )
+});
+
+static FLOOR_METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// One count on the current recorder (the thread's local one, else the global one), looked
+/// up by its key: what reporting one call costs at the least.
+fn count_once() {
+    metrics::with_recorder(|recorder| {
+        recorder
+            .register_counter(&FLOOR_KEY, &FLOOR_METADATA)
+            .increment(1);
+    });
+}
+
 // ===== the benches =====
 
 fn first_try_sync(c: &mut Criterion) {
@@ -135,6 +167,12 @@ fn first_try_sync(c: &mut Criterion) {
         });
         group.bench_function(format!("{prefix}retry"), |b| {
             b.iter(|| retried_sync(black_box(42)));
+        });
+        group.bench_function(format!("{prefix}direct_counted"), |b| {
+            b.iter(|| {
+                count_once();
+                direct_sync(black_box(42))
+            });
         });
     });
     group.finish();
@@ -151,27 +189,36 @@ fn first_try_async(c: &mut Criterion) {
         bench_async(group, &rt, &format!("{prefix}retry"), || {
             retried_async(black_box(42))
         });
+        bench_async(group, &rt, &format!("{prefix}direct_counted"), || {
+            count_once();
+            direct_async(black_box(42))
+        });
     });
     group.finish();
 }
+
+/// An entry's name and what each of its iterations calls.
+type Entry = (&'static str, fn(u64));
 
 fn first_try_threads(c: &mut Criterion) {
     let mut group = c.benchmark_group("metrics_first_try_threads");
     short(&mut group);
     in_each_setting(&mut group, |group, prefix, setting| {
-        for threads in [1, 2] {
-            group.bench_function(format!("{prefix}retry/{threads}"), |b| {
-                b.iter_custom(|iters| {
-                    on_threads_with(
-                        || setting.install(),
-                        threads,
-                        iters,
-                        |i| {
-                            drop(black_box(retried_sync(black_box(i))));
-                        },
-                    )
+        let entries: [Entry; 2] = [
+            ("retry", |i| drop(black_box(retried_sync(black_box(i))))),
+            ("direct_counted", |i| {
+                count_once();
+                drop(black_box(direct_sync(black_box(i))));
+            }),
+        ];
+        for (name, call) in entries {
+            for threads in [1, 2] {
+                group.bench_function(format!("{prefix}{name}/{threads}"), |b| {
+                    b.iter_custom(|iters| {
+                        on_threads_with(|| setting.install(), threads, iters, call)
+                    });
                 });
-            });
+            }
         }
     });
     group.finish();

@@ -86,25 +86,18 @@ use std::time::Duration;
 use backon::ExponentialBuilder;
 use criterion::{criterion_group, criterion_main, Criterion};
 use retry_runtime::{retry, Jitter, RetryPolicy, Wait};
+use support::contenders::TowerAttempts;
+use support::contenders::{
+    body, body_async, retried, retried_async, tokio_retry_first_try, ATTEMPTS, BACKON_FIRST_TRY,
+    FIRST_TRY, TOWER_POLICY,
+};
 use support::{bench_async, runtime, short, with_info_subscriber, Unavailable, INFO};
-use tokio_retry::strategy::{ExponentialBackoff, FixedInterval};
+use tokio_retry::strategy::FixedInterval;
 use tower::ServiceExt as _;
 
 mod support;
 
 // ===== the bodies, shared by every entry =====
-
-#[inline(never)]
-#[allow(clippy::unnecessary_wraps)] // the same signature as the retried one
-fn body(x: u64) -> Result<u64, Unavailable> {
-    Ok(x.wrapping_mul(31).wrapping_add(7))
-}
-
-#[inline(never)]
-#[allow(clippy::unused_async)] // the same signature as the retried one
-async fn body_async(x: u64) -> Result<u64, Unavailable> {
-    Ok(x.wrapping_mul(31).wrapping_add(7))
-}
 
 /// Fails while `failures` is above zero, counting it down.
 #[inline(never)]
@@ -125,23 +118,6 @@ async fn flaky_async(failures: &Cell<u32>, x: u64) -> Result<u64, Unavailable> {
 
 // ===== the policies: the same shape in every library =====
 
-const ATTEMPTS: u32 = 3;
-
-/// First try: ours as the attribute below; backon the same exponential 100 ms .. 2 s, 3 attempts
-/// (jitter is never drawn on a first try by ours; backon's default has none).
-static FIRST_TRY: RetryPolicy = RetryPolicy::new()
-    .named("peers::first_try")
-    .max_attempts(ATTEMPTS)
-    .wait(Wait::exponential(
-        Duration::from_millis(100),
-        Duration::from_secs(2),
-    ));
-
-const BACKON_FIRST_TRY: ExponentialBuilder = ExponentialBuilder::new()
-    .with_min_delay(Duration::from_millis(100))
-    .with_max_delay(Duration::from_secs(2))
-    .with_max_times(ATTEMPTS as usize - 1);
-
 /// Failing workloads: exponential from zero (every wait zero), no jitter, 3 attempts.
 static ZERO_WAIT: RetryPolicy = RetryPolicy::new()
     .named("peers::zero_wait")
@@ -154,62 +130,12 @@ const BACKON_ZERO_WAIT: ExponentialBuilder = ExponentialBuilder::new()
     .with_max_delay(Duration::from_secs(2))
     .with_max_times(ATTEMPTS as usize - 1);
 
-/// tokio-retry's first-try strategy: 100 ms, 200 ms (`2^n` ms times 50), capped at 2 s, two
-/// delays (so 3 attempts). Made per call, as its `Retry` takes the iterator by value.
-fn tokio_retry_first_try() -> impl Iterator<Item = Duration> {
-    ExponentialBackoff::from_millis(2)
-        .factor(50)
-        .max_delay(Duration::from_secs(2))
-        .take(ATTEMPTS as usize - 1)
-}
-
 /// tokio-retry's zero delays: two of them (3 attempts), each slept on tokio's timer.
 fn tokio_retry_zero_wait() -> impl Iterator<Item = Duration> {
     FixedInterval::new(Duration::ZERO).take(ATTEMPTS as usize - 1)
 }
 
-/// tower's retry policy: any error is retried while retries are left, up to `ATTEMPTS` attempts
-/// in all, with no wait (the future it returns is ready at once). `Retry` clones the policy for
-/// every call, so each call starts with all its retries.
-#[derive(Clone, Copy, Debug)]
-struct TowerAttempts {
-    retries_left: u32,
-}
-
-const TOWER_POLICY: TowerAttempts = TowerAttempts {
-    retries_left: ATTEMPTS - 1,
-};
-
-impl<E> tower::retry::Policy<u64, u64, E> for TowerAttempts {
-    type Future = std::future::Ready<()>;
-
-    fn retry(&mut self, _request: &mut u64, result: &mut Result<u64, E>) -> Option<Self::Future> {
-        if result.is_err() && self.retries_left > 0 {
-            self.retries_left -= 1;
-            Some(std::future::ready(()))
-        } else {
-            None
-        }
-    }
-
-    fn clone_request(&mut self, request: &u64) -> Option<u64> {
-        Some(*request)
-    }
-}
-
-// The retried functions are written as a user would: the body calls the same operation that
-// every other entry calls, and no `#[inline(never)]` (on a `#[retry] async fn` whose body awaits
-// another future, `#[inline(never)]` alone roughly doubled the first-try time in a trial run).
-
-#[retry(max_attempts = 3, wait = exponential(100ms, 2s))]
-fn retried(x: u64) -> Result<u64, Unavailable> {
-    body(x)
-}
-
-#[retry(max_attempts = 3, wait = exponential(100ms, 2s))]
-async fn retried_async(x: u64) -> Result<u64, Unavailable> {
-    body_async(x).await
-}
+// The failing retried functions, written as `support::contenders`' first-try ones.
 
 #[retry(max_attempts = 3, wait = exponential(0, 2s), jitter = none)]
 fn retried_flaky(failures: &Cell<u32>, x: u64) -> Result<u64, Unavailable> {

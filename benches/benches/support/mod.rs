@@ -11,6 +11,7 @@ use criterion::measurement::WallTime;
 use criterion::BenchmarkGroup;
 use retry_runtime::{Classify, ErrorClass};
 
+pub(crate) mod contenders;
 pub(crate) mod measured;
 use tracing::level_filters::LevelFilter;
 use tracing::Dispatch;
@@ -50,18 +51,56 @@ pub(crate) fn on_threads_with<G>(
     iters: u64,
     iteration: impl Fn(u64) + Sync,
 ) -> Duration {
+    slowest_thread(setting, threads, |start_together| {
+        start_together.wait();
+        let start = Instant::now();
+        for i in 0..iters {
+            iteration(i);
+        }
+        start.elapsed()
+    })
+}
+
+/// The async [`on_threads_with`]: each thread builds a current-thread tokio runtime of its own
+/// (before the clock starts) and awaits `call()` `iters` times inside one `block_on`.
+#[allow(dead_code)] // only `peers_threads` awaits on threads of its own
+pub(crate) fn on_threads_async<G, F, Fut>(
+    setting: impl Fn() -> G + Sync,
+    threads: usize,
+    iters: u64,
+    call: F,
+) -> Duration
+where
+    F: Fn() -> Fut + Sync,
+    Fut: Future,
+{
+    slowest_thread(setting, threads, |start_together| {
+        let rt = runtime();
+        start_together.wait();
+        rt.block_on(async {
+            let start = Instant::now();
+            for _ in 0..iters {
+                black_box(call().await);
+            }
+            start.elapsed()
+        })
+    })
+}
+
+/// Runs `timed` on each of `threads` threads, after `setting()` (kept until it returns); the
+/// longest time any of them returns. `timed` waits on the barrier before it starts its clock.
+fn slowest_thread<G>(
+    setting: impl Fn() -> G + Sync,
+    threads: usize,
+    timed: impl Fn(&Barrier) -> Duration + Sync,
+) -> Duration {
     let barrier = Barrier::new(threads);
     thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
                     let _setting = setting();
-                    barrier.wait();
-                    let start = Instant::now();
-                    for i in 0..iters {
-                        iteration(i);
-                    }
-                    start.elapsed()
+                    timed(&barrier)
                 })
             })
             .collect();
