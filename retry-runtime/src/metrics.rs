@@ -61,7 +61,6 @@ use std::time::Duration;
 
 use ::metrics::{Key, Label, Level, Metadata, Unit};
 
-use crate::stats::Counters;
 use crate::{BreakerState, CircuitBreaker, ErrorClass, GiveUpReason};
 
 /// `retry_calls_total`, a counter of finished calls, by `function` and `outcome`
@@ -176,9 +175,8 @@ impl FirstTryKey {
 }
 
 /// A call's first attempt succeeded.
-pub(crate) fn first_try_success(function: &'static str, counters: &Counters) {
-    let (made_for, key) = counters
-        .first_try_key
+pub(crate) fn first_try_success(function: &'static str, key: &FirstTryKey) {
+    let (made_for, key) = key
         .0
         .get_or_init(|| (function, outcome_key(function, "first_try_success")));
     if ptr::eq(*made_for, function) || *made_for == function {

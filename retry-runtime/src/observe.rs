@@ -54,7 +54,7 @@ pub(crate) enum Event<'a, E: ?Sized> {
 pub(crate) fn first_try_success(function: &'static str, counters: &Counters) {
     counters.first_try_success();
     #[cfg(feature = "metrics")]
-    crate::metrics::first_try_success(function, counters);
+    crate::metrics::first_try_success(function, &counters.first_try_key);
     #[cfg(not(feature = "metrics"))]
     let _ = function;
 }

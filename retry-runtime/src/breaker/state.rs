@@ -16,7 +16,7 @@ use std::time::Duration;
 pub enum BreakerState {
     /// Calls go through and their failures are counted.
     Closed,
-    /// Calls are refused with [`CircuitOpen`] until the break is over.
+    /// Calls are refused with [`CircuitOpen`](crate::CircuitOpen) until the break is over.
     Open,
     /// The break is over: a few probe calls go through (the rest are refused), and they decide
     /// whether the breaker closes or opens again. An open breaker whose break has ended reads
@@ -47,7 +47,7 @@ impl fmt::Display for BreakerState {
     }
 }
 
-/// A snapshot of a breaker's state and counts, from [`CircuitBreaker::snapshot`].
+/// A snapshot of a breaker's state and counts, from [`CircuitBreaker::snapshot`](crate::CircuitBreaker::snapshot).
 ///
 /// ```
 /// use retry_runtime::{BreakerState, CircuitBreaker, ErrorClass};
@@ -62,7 +62,7 @@ impl fmt::Display for BreakerState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BreakerSnapshot {
-    /// The state, as [`CircuitBreaker::state`] reads it.
+    /// The state, as [`CircuitBreaker::state`](crate::CircuitBreaker::state) reads it.
     pub state: BreakerState,
     /// Calls counted in the sliding window: successes and counted failures (closed state only).
     pub calls: u64,
@@ -71,7 +71,7 @@ pub struct BreakerSnapshot {
     /// Counted failures in a row since the last success.
     pub consecutive_failures: u32,
     /// Times the breaker opened since it was made (by a failure ratio, failures in a row, a
-    /// failed probe, or [`CircuitBreaker::trip`]).
+    /// failed probe, or [`CircuitBreaker::trip`](crate::CircuitBreaker::trip)).
     pub trips: u64,
     /// While open: how long until it lets a probe through.
     pub retry_in: Option<Duration>,

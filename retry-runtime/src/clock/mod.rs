@@ -1,6 +1,6 @@
 //! The one source of time and sleep for every decision, in this order: a thread's test clock
-//! ([`crate::testing::record_sleeps`]) when one is installed, else the process's test clock
-//! ([`TestClock::install`](crate::testing::TestClock::install)), else tokio's clock (which a
+//! ([`crate::testing::record_sleeps`], [`thread`]) when one is installed, else the process's
+//! test clock ([`TestClock::install`]), else tokio's clock (which a
 //! `start_paused` test pauses and advances), else the system's monotonic clock. A circuit
 //! breaker or a retry budget given a [`Clock`] of its own reads that one instead.
 
@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::testing::{self, TestClock};
+mod test_clock;
+pub(crate) mod thread;
+
+pub use test_clock::{InstalledClock, TestClock};
 
 /// A source of "now" for a component that keeps state over time: a
 /// [`CircuitBreaker`](crate::CircuitBreaker) or a [`RetryBudget`](crate::RetryBudget) given one
@@ -59,7 +62,7 @@ pub(crate) fn set_process_clock(clock: Option<&'static TestClock>) -> Option<&'s
 
 /// Now, as the runtime sees it.
 pub(crate) fn now() -> Instant {
-    if let Some(now) = testing::manual_now() {
+    if let Some(now) = thread::now() {
         return now;
     }
     if let Some(clock) = process_clock() {
@@ -78,7 +81,7 @@ pub(crate) fn now() -> Instant {
 /// Records `wait` on the thread's or the process's test clock, if one is installed; `false`
 /// if the caller must really wait.
 fn recorded(wait: Duration) -> bool {
-    if testing::record_sleep(wait) {
+    if thread::record_sleep(wait) {
         return true;
     }
     process_clock().is_some_and(|clock| {
