@@ -66,6 +66,7 @@
 // Every `unsafe` block says why it is sound (there is one: the published attempt context).
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod admission;
 mod breaker;
 mod budget;
 mod call;
@@ -88,6 +89,7 @@ pub mod testing;
 mod wait;
 mod window;
 
+pub use admission::{AdmissionGate, AdmissionWait, Admitted, NotYet, RateLimits};
 pub use breaker::{BreakerPermit, BreakerSnapshot, BreakerState, CircuitBreaker, CircuitOpen};
 pub use budget::{BudgetSnapshot, KeyedBudgets, RetryBudget};
 pub use classify::{ClassSet, Classify, ErrorClass};

@@ -1,0 +1,357 @@
+//! The admission gate's decisions, as pure functions of (settings, state, event, now): whether
+//! an attempt may go now or must wait, and what a response tells the scope. Where the state
+//! lives (a `Mutex` here, a shared store later) is not their concern.
+//!
+//! Time is milliseconds on the gate's timeline ([`crate::window::Timeline`]).
+
+/// One published limit of a scope (requests or tokens), as the provider last told it, less
+/// what was admitted since.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Quota {
+    /// Left before the reset.
+    pub(crate) remaining: u64,
+    /// When the limit resets; a quota whose reset is past (or never published) limits nothing.
+    pub(crate) reset_at: u64,
+}
+
+impl Quota {
+    const fn limits_at(self, now: u64) -> bool {
+        now < self.reset_at
+    }
+}
+
+/// The one attempt that goes first after a cooldown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum Probe {
+    /// No cooldown ended without its probe's outcome.
+    #[default]
+    None,
+    /// A cooldown ended: the next attempt admitted is its probe.
+    Wanted,
+    /// The probe went at `since`; the others wait for its outcome (or its timeout).
+    InFlight { since: u64 },
+}
+
+/// The sending rate learnt from throttling, when the provider publishes no limits: a token
+/// bucket whose rate falls at each throttle and grows back with successes (AIMD).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Rate {
+    /// Attempts a second, in thousandths; 0 until the first throttle (no pacing).
+    pub(crate) per_sec_milli: u64,
+    /// The bucket, in thousandths of an attempt.
+    pub(crate) level_milli: u64,
+    pub(crate) refilled_at: u64,
+}
+
+/// Attempts admitted in the current second, to start the learnt rate from what was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Sent {
+    pub(crate) since: u64,
+    pub(crate) count: u64,
+    /// Attempts a second over the latest whole second, in thousandths.
+    pub(crate) last_rate_milli: u64,
+}
+
+/// Everything the gate knows of one scope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct ScopeState {
+    /// No attempt is admitted before this: a throttle's hint, shared by the scope.
+    pub(crate) cooldown_until: u64,
+    pub(crate) probe: Probe,
+    pub(crate) requests: Quota,
+    pub(crate) tokens: Quota,
+    pub(crate) rate: Rate,
+    pub(crate) sent: Sent,
+    /// Attempts admitted whose outcome is not known yet.
+    pub(crate) in_flight: u64,
+}
+
+/// The gate's settings (see `AdmissionGate`'s builder for their meaning and ranges).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Settings {
+    pub(crate) probe_timeout_ms: u64,
+    pub(crate) probe_poll_ms: u64,
+    pub(crate) default_cooldown_ms: u64,
+    pub(crate) max_cooldown_ms: u64,
+    pub(crate) min_rate_milli: u64,
+    pub(crate) decrease_ppm: u64,
+    pub(crate) increase_milli: u64,
+    /// The bucket's size, in thousandths of an attempt (a burst the learnt rate allows).
+    pub(crate) burst_milli: u64,
+}
+
+impl Settings {
+    pub(crate) const DEFAULT: Settings = Settings {
+        probe_timeout_ms: 30_000,
+        probe_poll_ms: 50,
+        default_cooldown_ms: 1_000,
+        max_cooldown_ms: 120_000,
+        min_rate_milli: 100,
+        decrease_ppm: 700_000,
+        increase_milli: 100,
+        burst_milli: 1_000,
+    };
+}
+
+/// Why an attempt waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AdmissionWait {
+    /// The scope was throttled and told to wait (a 429's `Retry-After`, or a reset).
+    Cooldown,
+    /// A cooldown ended and its probe is out: the others follow its outcome.
+    Probe,
+    /// The published request limit is spent until its reset.
+    Requests,
+    /// The published token limit cannot pay for this attempt until its reset.
+    Tokens,
+    /// The rate learnt from throttling has no room yet.
+    Rate,
+}
+
+impl AdmissionWait {
+    /// The reason in logs: `cooldown`, `probe`, `requests`, `tokens`, `rate`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AdmissionWait::Cooldown => "cooldown",
+            AdmissionWait::Probe => "probe",
+            AdmissionWait::Requests => "requests",
+            AdmissionWait::Tokens => "tokens",
+            AdmissionWait::Rate => "rate",
+        }
+    }
+}
+
+/// The decision on an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// It goes now; `probe` when it is the probe after a cooldown.
+    Go { probe: bool },
+    /// It may not go for `ms` at least (the gate cannot know it will go then: others may).
+    Wait { ms: u64, why: AdmissionWait },
+}
+
+/// Whether an attempt costing `tokens` may go at `now`, and the state after it.
+pub(crate) fn admit(
+    settings: &Settings,
+    state: ScopeState,
+    now: u64,
+    tokens: u64,
+) -> (ScopeState, Admission) {
+    let wait = |ms: u64, why| (state, Admission::Wait { ms: ms.max(1), why });
+    if now < state.cooldown_until {
+        return wait(state.cooldown_until - now, AdmissionWait::Cooldown);
+    }
+    let probe = match state.probe {
+        Probe::None => false,
+        Probe::Wanted => true,
+        Probe::InFlight { since } => {
+            let until = since.saturating_add(settings.probe_timeout_ms);
+            if now < until {
+                return wait(
+                    (until - now).min(settings.probe_poll_ms),
+                    AdmissionWait::Probe,
+                );
+            }
+            // The probe never told: this attempt probes instead.
+            true
+        }
+    };
+    let (requests, tokens_quota) = (state.requests, state.tokens);
+    if requests.limits_at(now) && requests.remaining == 0 {
+        return wait(requests.reset_at - now, AdmissionWait::Requests);
+    }
+    if tokens_quota.limits_at(now) && tokens_quota.remaining < tokens {
+        return wait(tokens_quota.reset_at - now, AdmissionWait::Tokens);
+    }
+    let published = requests.limits_at(now) || tokens_quota.limits_at(now);
+    let mut rate = state.rate;
+    if rate.per_sec_milli > 0 && !published {
+        rate = refill(settings, rate, now);
+        if rate.level_milli < 1_000 {
+            let missing = 1_000 - rate.level_milli;
+            let ms = (missing * 1_000).div_ceil(rate.per_sec_milli);
+            return (
+                ScopeState { rate, ..state },
+                Admission::Wait {
+                    ms,
+                    why: AdmissionWait::Rate,
+                },
+            );
+        }
+        rate.level_milli -= 1_000;
+    }
+    let mut next = ScopeState {
+        rate,
+        sent: count_sent(state.sent, now),
+        in_flight: state.in_flight + 1,
+        ..state
+    };
+    if probe {
+        next.probe = Probe::InFlight { since: now };
+    }
+    if requests.limits_at(now) {
+        next.requests.remaining -= 1;
+    }
+    if tokens_quota.limits_at(now) {
+        next.tokens.remaining -= tokens;
+    }
+    (next, Admission::Go { probe })
+}
+
+fn refill(settings: &Settings, rate: Rate, now: u64) -> Rate {
+    let elapsed = now.saturating_sub(rate.refilled_at);
+    let added = elapsed.saturating_mul(rate.per_sec_milli) / 1_000;
+    Rate {
+        level_milli: rate
+            .level_milli
+            .saturating_add(added)
+            .min(settings.burst_milli),
+        refilled_at: now.max(rate.refilled_at),
+        ..rate
+    }
+}
+
+fn count_sent(sent: Sent, now: u64) -> Sent {
+    let elapsed = now.saturating_sub(sent.since);
+    if elapsed < 1_000 {
+        return Sent {
+            count: sent.count + 1,
+            ..sent
+        };
+    }
+    Sent {
+        since: now,
+        count: 1,
+        last_rate_milli: sent.count.saturating_mul(1_000_000) / elapsed,
+    }
+}
+
+/// What a limit's headers said: left, and how long until the reset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Published {
+    pub(crate) remaining: u64,
+    pub(crate) reset_in_ms: u64,
+}
+
+/// What a response (or its absence) tells the scope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Signal {
+    /// The rate-limit headers of a response, sent while this attempt was in flight.
+    Published {
+        requests: Option<Published>,
+        tokens: Option<Published>,
+    },
+    /// The scope was throttled (a 429 about the rate, not about the request): wait
+    /// `retry_after_ms` (or the default cooldown), then probe.
+    Throttled { retry_after_ms: Option<u64> },
+    /// The provider is overloaded (503 and the like) but named no wait: slow down.
+    Overloaded,
+    /// An admitted attempt ended: `succeeded`, whether it was the probe, and its tokens:
+    /// charged when admitted, used as the response said (if it did).
+    Ended {
+        succeeded: bool,
+        probe: bool,
+        charged_tokens: u64,
+        used_tokens: Option<u64>,
+    },
+}
+
+/// The state after `signal` at `now`.
+pub(crate) fn observe(
+    settings: &Settings,
+    state: ScopeState,
+    now: u64,
+    signal: Signal,
+) -> ScopeState {
+    match signal {
+        Signal::Published { requests, tokens } => {
+            // The provider counted this attempt; the others in flight it may not have yet.
+            let others = state.in_flight.saturating_sub(1);
+            let apply = |quota: Quota, published: Option<Published>| match published {
+                Some(p) => Quota {
+                    remaining: p.remaining.saturating_sub(others),
+                    reset_at: now.saturating_add(p.reset_in_ms),
+                },
+                None => quota,
+            };
+            ScopeState {
+                requests: apply(state.requests, requests),
+                tokens: apply(state.tokens, tokens),
+                ..state
+            }
+        }
+        Signal::Throttled { retry_after_ms } => {
+            let cooldown = retry_after_ms
+                .unwrap_or(settings.default_cooldown_ms)
+                .min(settings.max_cooldown_ms);
+            let cooldown_until = state.cooldown_until.max(now.saturating_add(cooldown));
+            // The learnt rate starts again when the cooldown ends, with room for the probe.
+            let rate = Rate {
+                level_milli: 1_000,
+                refilled_at: cooldown_until,
+                ..slower(settings, state, now)
+            };
+            ScopeState {
+                cooldown_until,
+                probe: Probe::Wanted,
+                rate,
+                ..state
+            }
+        }
+        Signal::Overloaded => ScopeState {
+            rate: slower(settings, state, now),
+            ..state
+        },
+        Signal::Ended {
+            succeeded,
+            probe,
+            charged_tokens,
+            used_tokens,
+        } => {
+            let mut next = ScopeState {
+                in_flight: state.in_flight.saturating_sub(1),
+                ..state
+            };
+            if probe && matches!(state.probe, Probe::InFlight { .. }) {
+                // Its outcome is known: the others go (a throttled probe's own signal has
+                // already asked for another cooldown and probe).
+                next.probe = Probe::None;
+            }
+            if let Some(used) = used_tokens {
+                if next.tokens.limits_at(now) {
+                    next.tokens.remaining =
+                        (next.tokens.remaining + charged_tokens).saturating_sub(used);
+                }
+            }
+            if succeeded && next.rate.per_sec_milli > 0 {
+                next.rate.per_sec_milli += settings.increase_milli;
+            }
+            next
+        }
+    }
+}
+
+/// The learnt rate after a throttle: a share of what it was, or of what was being sent when
+/// there was none yet; never under the floor.
+fn slower(settings: &Settings, state: ScopeState, now: u64) -> Rate {
+    let current = if state.rate.per_sec_milli > 0 {
+        state.rate.per_sec_milli
+    } else {
+        let sent = count_sent(state.sent, now);
+        sent.last_rate_milli.max(sent.count.saturating_mul(1_000))
+    };
+    let per_sec_milli =
+        (current.saturating_mul(settings.decrease_ppm) / 1_000_000).max(settings.min_rate_milli);
+    let rate = refill(settings, state.rate, now);
+    Rate {
+        per_sec_milli,
+        // What the old rate filled stays; none is added for the time before the throttle.
+        level_milli: if state.rate.per_sec_milli > 0 {
+            rate.level_milli
+        } else {
+            0
+        },
+        refilled_at: now,
+    }
+}

@@ -1,0 +1,150 @@
+//! The rate limits a response publishes, read from its headers.
+
+use std::time::Duration;
+
+use super::decide::{Published, Signal};
+use crate::hint::{parse_go_duration, parse_rfc3339};
+use crate::window::ceil_millis;
+
+/// What a response said of its scope's limits: requests and tokens left, and when each resets.
+///
+/// Read from OpenAI's (and Azure OpenAI's) `x-ratelimit-remaining-{requests,tokens}` with
+/// `x-ratelimit-reset-{requests,tokens}` (Go durations), Anthropic's
+/// `anthropic-ratelimit-{requests,tokens}-{remaining,reset}` (RFC 3339 instants; the
+/// input-token limit when no `tokens` one is sent), and the IETF fields, `RateLimit:
+/// "name";r=50;t=30` or `RateLimit-Remaining` with `RateLimit-Reset` (seconds), as requests.
+/// A limit is used only when both its remaining count and its reset parse.
+///
+/// ```
+/// use std::time::Duration;
+/// use retry_runtime::RateLimits;
+///
+/// let limits = RateLimits::from_headers([
+///     ("x-ratelimit-remaining-requests", "59"),
+///     ("x-ratelimit-reset-requests", "1s"),
+///     ("x-ratelimit-remaining-tokens", "149000"),
+///     ("x-ratelimit-reset-tokens", "6m0s"),
+/// ]);
+/// assert_eq!(limits.requests(), Some((59, Duration::from_secs(1))));
+/// assert_eq!(limits.tokens(), Some((149_000, Duration::from_secs(360))));
+/// assert!(RateLimits::from_headers([("content-type", "text/plain")]).is_empty());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RateLimits {
+    requests: Option<(u64, Duration)>,
+    tokens: Option<(u64, Duration)>,
+}
+
+/// One limit's two halves, as the headers give them.
+#[derive(Default)]
+struct Halves {
+    remaining: Option<u64>,
+    reset: Option<Duration>,
+}
+
+impl Halves {
+    fn both(&self) -> Option<(u64, Duration)> {
+        Some((self.remaining?, self.reset?))
+    }
+}
+
+impl RateLimits {
+    /// The limits in `headers` (names in any case); empty when none is there whole.
+    pub fn from_headers<'h>(headers: impl IntoIterator<Item = (&'h str, &'h str)>) -> Self {
+        let mut requests = Halves::default();
+        let mut tokens = Halves::default();
+        let mut input_tokens = Halves::default();
+        let mut ietf = Halves::default();
+        for (name, value) in headers {
+            let name = name.to_ascii_lowercase();
+            let value = value.trim();
+            let (limit, half): (&mut Halves, _) = match name.as_str() {
+                "x-ratelimit-remaining-requests" => (&mut requests, Half::Count),
+                "x-ratelimit-reset-requests" => (&mut requests, Half::GoDuration),
+                "x-ratelimit-remaining-tokens" => (&mut tokens, Half::Count),
+                "x-ratelimit-reset-tokens" => (&mut tokens, Half::GoDuration),
+                "anthropic-ratelimit-requests-remaining" => (&mut requests, Half::Count),
+                "anthropic-ratelimit-requests-reset" => (&mut requests, Half::Instant),
+                "anthropic-ratelimit-tokens-remaining" => (&mut tokens, Half::Count),
+                "anthropic-ratelimit-tokens-reset" => (&mut tokens, Half::Instant),
+                "anthropic-ratelimit-input-tokens-remaining" => (&mut input_tokens, Half::Count),
+                "anthropic-ratelimit-input-tokens-reset" => (&mut input_tokens, Half::Instant),
+                "ratelimit-remaining" => (&mut ietf, Half::Count),
+                "ratelimit-reset" => (&mut ietf, Half::Seconds),
+                "ratelimit" => {
+                    if let Some((remaining, reset)) = parse_ietf_field(value) {
+                        ietf = Halves {
+                            remaining: Some(remaining),
+                            reset: Some(reset),
+                        };
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            match half {
+                Half::Count => limit.remaining = value.parse().ok(),
+                Half::GoDuration => limit.reset = parse_go_duration(value),
+                Half::Instant => limit.reset = parse_rfc3339(value),
+                Half::Seconds => limit.reset = value.parse().ok().map(Duration::from_secs),
+            }
+        }
+        RateLimits {
+            requests: requests.both().or_else(|| ietf.both()),
+            tokens: tokens.both().or_else(|| input_tokens.both()),
+        }
+    }
+
+    /// Requests left, and the time until their limit resets.
+    #[must_use]
+    pub const fn requests(&self) -> Option<(u64, Duration)> {
+        self.requests
+    }
+
+    /// Tokens left, and the time until their limit resets.
+    #[must_use]
+    pub const fn tokens(&self) -> Option<(u64, Duration)> {
+        self.tokens
+    }
+
+    /// Whether no limit was read.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.requests.is_none() && self.tokens.is_none()
+    }
+
+    pub(super) fn signal(&self) -> Signal {
+        let published = |limit: Option<(u64, Duration)>| {
+            limit.map(|(remaining, reset)| Published {
+                remaining,
+                reset_in_ms: ceil_millis(reset),
+            })
+        };
+        Signal::Published {
+            requests: published(self.requests),
+            tokens: published(self.tokens),
+        }
+    }
+}
+
+enum Half {
+    Count,
+    GoDuration,
+    Instant,
+    Seconds,
+}
+
+/// The first policy item of an IETF `RateLimit` field (`"default";r=50;t=30`): its remaining
+/// quota `r` and seconds to reset `t`.
+fn parse_ietf_field(value: &str) -> Option<(u64, Duration)> {
+    let item = value.split(',').next()?;
+    let (mut remaining, mut reset) = (None, None);
+    for param in item.split(';').skip(1) {
+        match param.trim().split_once('=') {
+            Some(("r", r)) => remaining = r.trim().parse().ok(),
+            Some(("t", t)) => reset = t.trim().parse().ok().map(Duration::from_secs),
+            _ => {}
+        }
+    }
+    Some((remaining?, reset?))
+}

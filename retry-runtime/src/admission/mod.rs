@@ -1,0 +1,312 @@
+//! The admission gate: one per provider scope (a provider, a model or deployment, an API key or
+//! a tenant), in front of every attempt, first ones included. It paces attempts to the limits
+//! the provider publishes, learns a rate from throttling when it publishes none, and shares a
+//! throttle's cooldown with the whole scope, one probe going first when it ends.
+//!
+//! The decisions are pure functions in [`decide`]; the scope's state sits behind
+//! [`ScopeStore`], one read-modify-write per decision.
+
+use core::fmt;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::window::{ceil_millis, Timeline};
+use crate::Clock;
+
+mod decide;
+mod limits;
+#[cfg(test)]
+mod tests;
+
+pub use self::decide::AdmissionWait;
+use self::decide::{Admission, ScopeState, Settings, Signal};
+pub use self::limits::RateLimits;
+
+/// Where a scope's state lives: every decision reads it, decides, and writes it back as one
+/// atomic step. `decide` may be called more than once (a store that retries a lost
+/// compare-and-swap); the last call's result is the one written.
+pub(crate) trait ScopeStore {
+    fn update(&self, decide: &mut dyn FnMut(ScopeState) -> ScopeState);
+}
+
+/// The state in this process.
+impl ScopeStore for Mutex<ScopeState> {
+    fn update(&self, decide: &mut dyn FnMut(ScopeState) -> ScopeState) {
+        let mut state = self.lock().unwrap_or_else(PoisonError::into_inner);
+        *state = decide(*state);
+    }
+}
+
+/// A provider scope's admission gate.
+///
+/// - **Published limits.** [`published`](Self::published) with a response's rate-limit headers
+///   ([`RateLimits::from_headers`]: OpenAI's `x-ratelimit-*`, Anthropic's
+///   `anthropic-ratelimit-*`): until their reset, the gate admits no more requests than the
+///   provider said remain (less the others in flight), and no more tokens.
+/// - **Cooldown and probe.** [`rate_limited`](Self::rate_limited) (a 429 about the rate, not
+///   about the request) pauses the whole scope until its `Retry-After`; then one attempt, the
+///   probe, goes first, and the others follow its outcome.
+/// - **A learnt rate.** Without published limits, each throttle (429 or 503,
+///   [`overloaded`](Self::overloaded)) lowers a sending rate, starting from what was being
+///   sent, and each success raises it again.
+///
+/// ```
+/// use std::time::Duration;
+/// use retry_runtime::testing::TestClock;
+/// use retry_runtime::{AdmissionGate, RateLimits, AdmissionWait};
+///
+/// static CLOCK: TestClock = TestClock::new();
+/// static OPENAI: AdmissionGate = AdmissionGate::new().named("openai").clock(&CLOCK);
+///
+/// let first = OPENAI.try_admit(0).expect("nothing known yet: it goes");
+/// // The response says 1 request is left for 2 s.
+/// OPENAI.published(&RateLimits::from_headers([
+///     ("x-ratelimit-remaining-requests", "1"),
+///     ("x-ratelimit-reset-requests", "2s"),
+/// ]));
+/// first.succeeded(None);
+/// let second = OPENAI.try_admit(0).expect("the one left");
+/// second.succeeded(None);
+/// let refused = OPENAI.try_admit(0).unwrap_err();
+/// assert_eq!(refused.reason(), AdmissionWait::Requests);
+/// assert_eq!(refused.wait(), Duration::from_secs(2));
+/// ```
+pub struct AdmissionGate {
+    name: &'static str,
+    settings: Settings,
+    time: Timeline,
+    state: Mutex<ScopeState>,
+}
+
+impl AdmissionGate {
+    /// A gate that knows nothing yet, named `admission`: it admits every attempt until a
+    /// response or a throttle tells it otherwise.
+    #[must_use]
+    pub const fn new() -> Self {
+        AdmissionGate {
+            name: "admission",
+            settings: Settings::DEFAULT,
+            time: Timeline::new(),
+            state: Mutex::new(ScopeState {
+                cooldown_until: 0,
+                probe: decide::Probe::None,
+                requests: decide::Quota {
+                    remaining: 0,
+                    reset_at: 0,
+                },
+                tokens: decide::Quota {
+                    remaining: 0,
+                    reset_at: 0,
+                },
+                rate: decide::Rate {
+                    per_sec_milli: 0,
+                    level_milli: 0,
+                    refilled_at: 0,
+                },
+                sent: decide::Sent {
+                    since: 0,
+                    count: 0,
+                    last_rate_milli: 0,
+                },
+                in_flight: 0,
+            }),
+        }
+    }
+
+    /// The name in logs.
+    #[must_use]
+    pub const fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// How long the probe after a cooldown may be out before another attempt probes instead
+    /// (default 30 s; whole milliseconds, rounded up).
+    #[must_use]
+    pub const fn probe_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.probe_timeout_ms = ceil_millis(timeout);
+        self
+    }
+
+    /// The longest cooldown one throttle imposes on the scope, whatever its `Retry-After`
+    /// says (default 120 s).
+    #[must_use]
+    pub const fn max_cooldown(mut self, cooldown: Duration) -> Self {
+        self.settings.max_cooldown_ms = ceil_millis(cooldown);
+        self
+    }
+
+    /// Reads `clock` instead of the runtime's clock (see [`Clock`]).
+    #[must_use]
+    pub const fn clock(mut self, clock: &'static dyn Clock) -> Self {
+        self.time.set_clock(clock);
+        self
+    }
+
+    /// The gate's name.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Admits an attempt that will cost about `tokens` tokens (0 when unknown or not
+    /// counted), or says how long it must wait at least, and why. An admitted attempt must
+    /// report its end through the [`Admitted`] it gets (dropping it reports a failure).
+    pub fn try_admit(&self, tokens: u64) -> Result<Admitted<'_>, NotYet> {
+        let now = self.time.now_ms();
+        let mut decision = Admission::Wait {
+            ms: 0,
+            why: AdmissionWait::Cooldown,
+        };
+        self.state.update(&mut |state| {
+            let (next, admission) = decide::admit(&self.settings, state, now, tokens);
+            decision = admission;
+            next
+        });
+        match decision {
+            Admission::Go { probe } => Ok(Admitted {
+                gate: self,
+                probe,
+                tokens,
+                ended: false,
+            }),
+            Admission::Wait { ms, why } => Err(NotYet {
+                wait: Duration::from_millis(ms),
+                reason: why,
+            }),
+        }
+    }
+
+    /// A response's rate-limit headers: what the provider says is left, and when it resets.
+    pub fn published(&self, limits: &RateLimits) {
+        if limits.is_empty() {
+            return;
+        }
+        self.observe(limits.signal());
+    }
+
+    /// The scope was throttled (a 429 about its rate, not about one request): no attempt goes
+    /// before `retry_after` (1 s when the response named none; at most the
+    /// [`max_cooldown`](Self::max_cooldown)), then one probe goes first.
+    pub fn rate_limited(&self, retry_after: Option<Duration>) {
+        self.observe(Signal::Throttled {
+            retry_after_ms: retry_after.map(ceil_millis),
+        });
+    }
+
+    /// The provider is overloaded (a 503 or the like, naming no wait): the learnt rate falls.
+    pub fn overloaded(&self) {
+        self.observe(Signal::Overloaded);
+    }
+
+    fn observe(&self, signal: Signal) {
+        let now = self.time.now_ms();
+        self.state
+            .update(&mut |state| decide::observe(&self.settings, state, now, signal));
+    }
+
+    fn ended(&self, succeeded: bool, probe: bool, charged_tokens: u64, used_tokens: Option<u64>) {
+        self.observe(Signal::Ended {
+            succeeded,
+            probe,
+            charged_tokens,
+            used_tokens,
+        });
+    }
+}
+
+impl Default for AdmissionGate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for AdmissionGate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdmissionGate")
+            .field("name", &self.name)
+            .field(
+                "probe_timeout",
+                &Duration::from_millis(self.settings.probe_timeout_ms),
+            )
+            .field(
+                "max_cooldown",
+                &Duration::from_millis(self.settings.max_cooldown_ms),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// An attempt the gate let through. Report how it ended with [`succeeded`](Self::succeeded)
+/// or [`failed`](Self::failed); dropped without either, it counts as failed.
+#[must_use = "an admitted attempt reports its end (dropping it reports a failure)"]
+#[derive(Debug)]
+pub struct Admitted<'g> {
+    gate: &'g AdmissionGate,
+    probe: bool,
+    tokens: u64,
+    ended: bool,
+}
+
+impl Admitted<'_> {
+    /// Whether this attempt is the probe after a cooldown: the others wait for its outcome.
+    #[must_use]
+    pub const fn is_probe(&self) -> bool {
+        self.probe
+    }
+
+    /// The attempt succeeded; `used_tokens` is what the response says it used, which
+    /// replaces the estimate it was admitted with.
+    pub fn succeeded(mut self, used_tokens: Option<u64>) {
+        self.ended = true;
+        self.gate.ended(true, self.probe, self.tokens, used_tokens);
+    }
+
+    /// The attempt failed (report a throttle with [`AdmissionGate::rate_limited`] as well).
+    pub fn failed(mut self) {
+        self.ended = true;
+        self.gate.ended(false, self.probe, self.tokens, None);
+    }
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.gate.ended(false, self.probe, self.tokens, None);
+        }
+    }
+}
+
+/// An attempt the gate cannot admit yet: how long it must wait at least, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotYet {
+    wait: Duration,
+    reason: AdmissionWait,
+}
+
+impl NotYet {
+    /// Wait at least this long before asking again.
+    #[must_use]
+    pub const fn wait(&self) -> Duration {
+        self.wait
+    }
+
+    /// Why.
+    #[must_use]
+    pub const fn reason(&self) -> AdmissionWait {
+        self.reason
+    }
+}
+
+impl fmt::Display for NotYet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "not admitted for {:?} ({})",
+            self.wait,
+            self.reason.as_str()
+        )
+    }
+}
+
+impl std::error::Error for NotYet {}
