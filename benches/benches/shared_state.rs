@@ -11,6 +11,11 @@
 //! - `budget_deposit`: `deposit()` (every first attempt).
 //! - `budget_retry`: `deposit()` then `try_withdraw()` (a first attempt and its retry; the
 //!   budget allows one retry per first attempt, so the withdrawal is granted).
+//! - `admission_admit`: an admission gate's `try_admit(0)` then `succeeded(None)` when the
+//!   scope has room (a published request limit far from spent, in force for an hour): the
+//!   path in front of every attempt. The baseline takes a `Mutex` twice as well: to read the
+//!   clock, check the cooldown and the limit and count the attempt in flight, then to count
+//!   it out.
 //!
 //! Each runs from one thread and from two threads at once on the same value (each thread makes
 //! `iters` calls; the time is the slower thread's). The baselines do what the lock-free ones
@@ -24,7 +29,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use retry_runtime::{CircuitBreaker, RetryBudget};
+use retry_runtime::{AdmissionGate, CircuitBreaker, RateLimits, RetryBudget};
 use support::{on_threads, short};
 
 mod support;
@@ -94,8 +99,8 @@ impl Window {
     }
 }
 
-fn lock(window: &Mutex<Window>) -> std::sync::MutexGuard<'_, Window> {
-    window
+fn lock<T>(state: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    state
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -156,12 +161,55 @@ fn retry_mutex() {
 
 // ===== harness =====
 
-fn compare(c: &mut Criterion, name: &str, atomic: fn(), mutex: fn()) {
+static GATE: AdmissionGate = AdmissionGate::new().named("bench");
+static MUTEX_GATE: Mutex<Scope> = Mutex::new(Scope {
+    cooldown_until: None,
+    remaining: u64::MAX,
+    in_flight: 0,
+});
+
+/// The baseline's scope: a cooldown, a published limit, the attempts in flight.
+struct Scope {
+    cooldown_until: Option<Instant>,
+    remaining: u64,
+    in_flight: u64,
+}
+
+fn admit_gate() {
+    match GATE.try_admit(0) {
+        Ok(admitted) => admitted.succeeded(None),
+        Err(not_yet) => panic!("the scope has room: {not_yet}"),
+    }
+}
+
+fn admit_mutex() {
+    {
+        let now = Instant::now();
+        let mut scope = lock(&MUTEX_GATE);
+        assert!(scope.cooldown_until.is_none_or(|until| now >= until));
+        assert!(scope.remaining > 0);
+        scope.remaining -= 1;
+        scope.in_flight += 1;
+    }
+    lock(&MUTEX_GATE).in_flight -= 1;
+}
+
+fn admission_admit(c: &mut Criterion) {
+    GATE.published(&RateLimits::from_headers([
+        ("x-ratelimit-remaining-requests", "1000000000000"),
+        ("x-ratelimit-reset-requests", "1h"),
+    ]));
+    compare(c, "admission_admit", ("gate", admit_gate), admit_mutex);
+}
+
+/// Ours (`(entry name, what it runs)`) against the `Mutex` baseline, from 1 and 2 threads.
+fn compare(c: &mut Criterion, name: &str, ours: (&str, fn()), mutex: fn()) {
+    let (label, ours) = ours;
     let mut group = c.benchmark_group(name);
     short(&mut group);
     for threads in [1, 2] {
-        group.bench_function(format!("atomic/{threads}"), |b| {
-            b.iter_custom(|iters| on_threads(threads, iters, |_| atomic()));
+        group.bench_function(format!("{label}/{threads}"), |b| {
+            b.iter_custom(|iters| on_threads(threads, iters, |_| ours()));
         });
         group.bench_function(format!("mutex/{threads}"), |b| {
             b.iter_custom(|iters| on_threads(threads, iters, |_| mutex()));
@@ -171,16 +219,32 @@ fn compare(c: &mut Criterion, name: &str, atomic: fn(), mutex: fn()) {
 }
 
 fn breaker_closed(c: &mut Criterion) {
-    compare(c, "breaker_closed", breaker_atomic, breaker_mutex);
+    compare(
+        c,
+        "breaker_closed",
+        ("atomic", breaker_atomic),
+        breaker_mutex,
+    );
 }
 
 fn budget_deposit(c: &mut Criterion) {
-    compare(c, "budget_deposit", deposit_atomic, deposit_mutex);
+    compare(
+        c,
+        "budget_deposit",
+        ("atomic", deposit_atomic),
+        deposit_mutex,
+    );
 }
 
 fn budget_retry(c: &mut Criterion) {
-    compare(c, "budget_retry", retry_atomic, retry_mutex);
+    compare(c, "budget_retry", ("atomic", retry_atomic), retry_mutex);
 }
 
-criterion_group!(benches, breaker_closed, budget_deposit, budget_retry);
+criterion_group!(
+    benches,
+    breaker_closed,
+    budget_deposit,
+    budget_retry,
+    admission_admit
+);
 criterion_main!(benches);

@@ -4,11 +4,11 @@
 
 use core::fmt;
 use std::borrow::Borrow;
-use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::keyed::{Bounds, KeyedMap};
 use crate::window::ring::{self, Lazy, Ring, Sums, BUCKETS};
 use crate::window::{bucket_ms, ratio_ppm, Timeline};
 use crate::Clock;
@@ -418,20 +418,7 @@ pub struct KeyedBudgets<K = String> {
     time: Timeline,
     max_keys: usize,
     idle_ms: u64,
-    map: Mutex<Option<KeyMap<K>>>,
-}
-
-struct KeyMap<K> {
-    entries: HashMap<K, Entry>,
-    /// Look-ups so far: orders the entries by last use.
-    uses: u64,
-    last_sweep_ms: u64,
-}
-
-struct Entry {
-    budget: Arc<RetryBudget>,
-    last_used_ms: u64,
-    last_use: u64,
+    keys: KeyedMap<K, RetryBudget>,
 }
 
 impl<K> KeyedBudgets<K> {
@@ -457,7 +444,7 @@ impl<K> KeyedBudgets<K> {
             time,
             max_keys: 10_000,
             idle_ms: 600_000,
-            map: Mutex::new(None),
+            keys: KeyedMap::new(),
         }
     }
 
@@ -523,7 +510,7 @@ impl<K> KeyedBudgets<K> {
     /// ```
     #[must_use]
     pub fn len(&self) -> usize {
-        self.lock().as_ref().map_or(0, |map| map.entries.len())
+        self.keys.len()
     }
 
     /// Whether no key is held.
@@ -536,10 +523,6 @@ impl<K> KeyedBudgets<K> {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<KeyMap<K>>> {
-        self.map.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -579,9 +562,7 @@ impl<K: Hash + Eq> KeyedBudgets<K> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.lock()
-            .as_mut()
-            .is_some_and(|map| map.entries.remove(key).is_some())
+        self.keys.remove(key)
     }
 
     pub(crate) fn for_key_at<Q>(&self, key: &Q, now_ms: u64) -> Arc<RetryBudget>
@@ -589,73 +570,14 @@ impl<K: Hash + Eq> KeyedBudgets<K> {
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
-        let idle = self.idle_ms();
-        let mut guard = self.lock();
-        let map = guard.get_or_insert_with(|| KeyMap {
-            entries: HashMap::new(),
-            uses: 0,
-            last_sweep_ms: now_ms,
-        });
-        map.uses += 1;
-        let uses = map.uses;
-        if now_ms.saturating_sub(map.last_sweep_ms) >= idle {
-            map.sweep_idle(now_ms, idle);
-        }
-        if let Some(entry) = map.entries.get_mut(key) {
-            entry.last_used_ms = now_ms;
-            entry.last_use = uses;
-            return Arc::clone(&entry.budget);
-        }
-        if map.entries.len() >= self.max_keys {
-            map.sweep_idle(now_ms, idle);
-            if map.entries.len() >= self.max_keys {
-                let excess = map.entries.len() + 1 - self.max_keys;
-                map.drop_least_recent(excess.max(self.max_keys / 8));
-            }
-        }
-        let budget = Arc::new(RetryBudget {
+        let bounds = Bounds {
+            max_keys: self.max_keys,
+            idle_ms: self.idle_ms(),
+        };
+        self.keys.get_or_make(key, now_ms, bounds, || RetryBudget {
             time: self.time.fresh(),
             ..RetryBudget::with_settings(self.template)
-        });
-        map.entries.insert(
-            key.to_owned(),
-            Entry {
-                budget: Arc::clone(&budget),
-                last_used_ms: now_ms,
-                last_use: uses,
-            },
-        );
-        budget
-    }
-}
-
-impl<K: Hash + Eq> KeyMap<K> {
-    fn sweep_idle(&mut self, now_ms: u64, idle_ms: u64) {
-        self.last_sweep_ms = now_ms;
-        self.entries
-            .retain(|_, entry| now_ms.saturating_sub(entry.last_used_ms) < idle_ms);
-        self.shrink();
-    }
-
-    /// Drops the `count` least recently used entries.
-    fn drop_least_recent(&mut self, count: usize) {
-        let count = count.min(self.entries.len());
-        if count == 0 {
-            return;
-        }
-        let mut uses: Vec<u64> = self.entries.values().map(|e| e.last_use).collect();
-        let (_, &mut cutoff, _) = uses.select_nth_unstable(count - 1);
-        // Use numbers are unique: exactly `count` entries are at or below the cutoff.
-        self.entries.retain(|_, entry| entry.last_use > cutoff);
-        self.shrink();
-    }
-
-    /// Gives memory back once most of it is unused.
-    fn shrink(&mut self) {
-        let len = self.entries.len();
-        if self.entries.capacity() > 4 * len + 64 {
-            self.entries.shrink_to(2 * len);
-        }
+        })
     }
 }
 

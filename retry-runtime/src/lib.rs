@@ -78,6 +78,7 @@ mod elapsed;
 pub mod hint;
 #[cfg(feature = "http")]
 pub mod http;
+mod keyed;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod observe;
@@ -89,7 +90,7 @@ pub mod testing;
 mod wait;
 mod window;
 
-pub use admission::{AdmissionGate, AdmissionWait, Admitted, NotYet, RateLimits};
+pub use admission::{AdmissionGate, AdmissionWait, Admitted, KeyedGates, NotYet, RateLimits};
 pub use breaker::{BreakerPermit, BreakerSnapshot, BreakerState, CircuitBreaker, CircuitOpen};
 pub use budget::{BudgetSnapshot, KeyedBudgets, RetryBudget};
 pub use classify::{ClassSet, Classify, ErrorClass};

@@ -66,6 +66,33 @@ pub(crate) struct ScopeState {
     pub(crate) in_flight: u64,
 }
 
+impl ScopeState {
+    /// A scope nothing is known of: it admits every attempt.
+    pub(crate) const EMPTY: ScopeState = ScopeState {
+        cooldown_until: 0,
+        probe: Probe::None,
+        requests: Quota {
+            remaining: 0,
+            reset_at: 0,
+        },
+        tokens: Quota {
+            remaining: 0,
+            reset_at: 0,
+        },
+        rate: Rate {
+            per_sec_milli: 0,
+            level_milli: 0,
+            refilled_at: 0,
+        },
+        sent: Sent {
+            since: 0,
+            count: 0,
+            last_rate_milli: 0,
+        },
+        in_flight: 0,
+    };
+}
+
 /// The gate's settings (see `AdmissionGate`'s builder for their meaning and ranges).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Settings {
@@ -131,14 +158,15 @@ pub(crate) enum Admission {
     Wait { ms: u64, why: AdmissionWait },
 }
 
-/// Whether an attempt costing `tokens` may go at `now`, and the state after it.
+/// Whether an attempt costing `tokens` may go at `now`; `state` becomes the state after it.
+/// An attempt that must wait changes nothing but the learnt rate's bucket (refilled to now).
 pub(crate) fn admit(
     settings: &Settings,
-    state: ScopeState,
+    state: &mut ScopeState,
     now: u64,
     tokens: u64,
-) -> (ScopeState, Admission) {
-    let wait = |ms: u64, why| (state, Admission::Wait { ms: ms.max(1), why });
+) -> Admission {
+    let wait = |ms: u64, why| Admission::Wait { ms: ms.max(1), why };
     if now < state.cooldown_until {
         return wait(state.cooldown_until - now, AdmissionWait::Cooldown);
     }
@@ -165,38 +193,27 @@ pub(crate) fn admit(
         return wait(tokens_quota.reset_at - now, AdmissionWait::Tokens);
     }
     let published = requests.limits_at(now) || tokens_quota.limits_at(now);
-    let mut rate = state.rate;
-    if rate.per_sec_milli > 0 && !published {
-        rate = refill(settings, rate, now);
-        if rate.level_milli < 1_000 {
-            let missing = 1_000 - rate.level_milli;
-            let ms = (missing * 1_000).div_ceil(rate.per_sec_milli);
-            return (
-                ScopeState { rate, ..state },
-                Admission::Wait {
-                    ms,
-                    why: AdmissionWait::Rate,
-                },
-            );
+    if state.rate.per_sec_milli > 0 && !published {
+        state.rate = refill(settings, state.rate, now);
+        let level = state.rate.level_milli;
+        if level < 1_000 {
+            let ms = ((1_000 - level) * 1_000).div_ceil(state.rate.per_sec_milli);
+            return wait(ms, AdmissionWait::Rate);
         }
-        rate.level_milli -= 1_000;
+        state.rate.level_milli = level - 1_000;
     }
-    let mut next = ScopeState {
-        rate,
-        sent: count_sent(state.sent, now),
-        in_flight: state.in_flight + 1,
-        ..state
-    };
+    state.sent = count_sent(state.sent, now);
+    state.in_flight += 1;
     if probe {
-        next.probe = Probe::InFlight { since: now };
+        state.probe = Probe::InFlight { since: now };
     }
     if requests.limits_at(now) {
-        next.requests.remaining -= 1;
+        state.requests.remaining -= 1;
     }
     if tokens_quota.limits_at(now) {
-        next.tokens.remaining -= tokens;
+        state.tokens.remaining -= tokens;
     }
-    (next, Admission::Go { probe })
+    Admission::Go { probe }
 }
 
 fn refill(settings: &Settings, rate: Rate, now: u64) -> Rate {
@@ -257,84 +274,65 @@ pub(crate) enum Signal {
     },
 }
 
-/// The state after `signal` at `now`.
-pub(crate) fn observe(
-    settings: &Settings,
-    state: ScopeState,
-    now: u64,
-    signal: Signal,
-) -> ScopeState {
+/// What `signal` at `now` makes of `state`.
+pub(crate) fn observe(settings: &Settings, state: &mut ScopeState, now: u64, signal: Signal) {
     match signal {
         Signal::Published { requests, tokens } => {
             // The provider counted this attempt; the others in flight it may not have yet.
             let others = state.in_flight.saturating_sub(1);
-            let apply = |quota: Quota, published: Option<Published>| match published {
-                Some(p) => Quota {
-                    remaining: p.remaining.saturating_sub(others),
-                    reset_at: now.saturating_add(p.reset_in_ms),
-                },
-                None => quota,
+            let apply = |quota: &mut Quota, published: Option<Published>| {
+                if let Some(p) = published {
+                    *quota = Quota {
+                        remaining: p.remaining.saturating_sub(others),
+                        reset_at: now.saturating_add(p.reset_in_ms),
+                    };
+                }
             };
-            ScopeState {
-                requests: apply(state.requests, requests),
-                tokens: apply(state.tokens, tokens),
-                ..state
-            }
+            apply(&mut state.requests, requests);
+            apply(&mut state.tokens, tokens);
         }
         Signal::Throttled { retry_after_ms } => {
             let cooldown = retry_after_ms
                 .unwrap_or(settings.default_cooldown_ms)
                 .min(settings.max_cooldown_ms);
-            let cooldown_until = state.cooldown_until.max(now.saturating_add(cooldown));
+            state.cooldown_until = state.cooldown_until.max(now.saturating_add(cooldown));
             // The learnt rate starts again when the cooldown ends, with room for the probe.
-            let rate = Rate {
+            state.rate = Rate {
                 level_milli: 1_000,
-                refilled_at: cooldown_until,
+                refilled_at: state.cooldown_until,
                 ..slower(settings, state, now)
             };
-            ScopeState {
-                cooldown_until,
-                probe: Probe::Wanted,
-                rate,
-                ..state
-            }
+            state.probe = Probe::Wanted;
         }
-        Signal::Overloaded => ScopeState {
-            rate: slower(settings, state, now),
-            ..state
-        },
+        Signal::Overloaded => state.rate = slower(settings, state, now),
         Signal::Ended {
             succeeded,
             probe,
             charged_tokens,
             used_tokens,
         } => {
-            let mut next = ScopeState {
-                in_flight: state.in_flight.saturating_sub(1),
-                ..state
-            };
+            state.in_flight = state.in_flight.saturating_sub(1);
             if probe && matches!(state.probe, Probe::InFlight { .. }) {
                 // Its outcome is known: the others go (a throttled probe's own signal has
                 // already asked for another cooldown and probe).
-                next.probe = Probe::None;
+                state.probe = Probe::None;
             }
             if let Some(used) = used_tokens {
-                if next.tokens.limits_at(now) {
-                    next.tokens.remaining =
-                        (next.tokens.remaining + charged_tokens).saturating_sub(used);
+                if state.tokens.limits_at(now) {
+                    state.tokens.remaining =
+                        (state.tokens.remaining + charged_tokens).saturating_sub(used);
                 }
             }
-            if succeeded && next.rate.per_sec_milli > 0 {
-                next.rate.per_sec_milli += settings.increase_milli;
+            if succeeded && state.rate.per_sec_milli > 0 {
+                state.rate.per_sec_milli += settings.increase_milli;
             }
-            next
         }
     }
 }
 
 /// The learnt rate after a throttle: a share of what it was, or of what was being sent when
 /// there was none yet; never under the floor.
-fn slower(settings: &Settings, state: ScopeState, now: u64) -> Rate {
+fn slower(settings: &Settings, state: &ScopeState, now: u64) -> Rate {
     let current = if state.rate.per_sec_milli > 0 {
         state.rate.per_sec_milli
     } else {

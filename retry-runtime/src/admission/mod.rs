@@ -14,26 +14,28 @@ use crate::window::{ceil_millis, Timeline};
 use crate::Clock;
 
 mod decide;
+mod keyed;
 mod limits;
 #[cfg(test)]
 mod tests;
 
 pub use self::decide::AdmissionWait;
 use self::decide::{Admission, ScopeState, Settings, Signal};
+pub use self::keyed::KeyedGates;
 pub use self::limits::RateLimits;
 
 /// Where a scope's state lives: every decision reads it, decides, and writes it back as one
-/// atomic step. `decide` may be called more than once (a store that retries a lost
-/// compare-and-swap); the last call's result is the one written.
+/// atomic step. `decide` may be called more than once, each time on a fresh copy of the
+/// stored state (a store that retries a lost compare-and-swap); the last call's state is the
+/// one kept.
 pub(crate) trait ScopeStore {
-    fn update(&self, decide: &mut dyn FnMut(ScopeState) -> ScopeState);
+    fn update(&self, decide: &mut dyn FnMut(&mut ScopeState));
 }
 
 /// The state in this process.
 impl ScopeStore for Mutex<ScopeState> {
-    fn update(&self, decide: &mut dyn FnMut(ScopeState) -> ScopeState) {
-        let mut state = self.lock().unwrap_or_else(PoisonError::into_inner);
-        *state = decide(*state);
+    fn update(&self, decide: &mut dyn FnMut(&mut ScopeState)) {
+        decide(&mut self.lock().unwrap_or_else(PoisonError::into_inner));
     }
 }
 
@@ -87,29 +89,7 @@ impl AdmissionGate {
             name: "admission",
             settings: Settings::DEFAULT,
             time: Timeline::new(),
-            state: Mutex::new(ScopeState {
-                cooldown_until: 0,
-                probe: decide::Probe::None,
-                requests: decide::Quota {
-                    remaining: 0,
-                    reset_at: 0,
-                },
-                tokens: decide::Quota {
-                    remaining: 0,
-                    reset_at: 0,
-                },
-                rate: decide::Rate {
-                    per_sec_milli: 0,
-                    level_milli: 0,
-                    refilled_at: 0,
-                },
-                sent: decide::Sent {
-                    since: 0,
-                    count: 0,
-                    last_rate_milli: 0,
-                },
-                in_flight: 0,
-            }),
+            state: Mutex::new(ScopeState::EMPTY),
         }
     }
 
@@ -159,9 +139,7 @@ impl AdmissionGate {
             why: AdmissionWait::Cooldown,
         };
         self.state.update(&mut |state| {
-            let (next, admission) = decide::admit(&self.settings, state, now, tokens);
-            decision = admission;
-            next
+            decision = decide::admit(&self.settings, state, now, tokens);
         });
         match decision {
             Admission::Go { probe } => Ok(Admitted {
@@ -206,12 +184,21 @@ impl AdmissionGate {
     }
 
     fn ended(&self, succeeded: bool, probe: bool, charged_tokens: u64, used_tokens: Option<u64>) {
-        self.observe(Signal::Ended {
+        let signal = Signal::Ended {
             succeeded,
             probe,
             charged_tokens,
             used_tokens,
-        });
+        };
+        // Only a token count settles against a window: without one, the end needs no time,
+        // and the clock is not read (it is most of an admission's cost).
+        let now = if used_tokens.is_some() {
+            self.time.now_ms()
+        } else {
+            0
+        };
+        self.state
+            .update(&mut |state| decide::observe(&self.settings, state, now, signal));
     }
 }
 

@@ -7,11 +7,28 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
-use super::decide::{admit, observe, Admission, Published, ScopeState, Settings, Signal};
+use super::decide::{self, Admission, Published, ScopeState, Settings, Signal};
 use super::*;
 use crate::testing::TestClock;
 
 const S: &Settings = &Settings::DEFAULT;
+
+/// [`decide::admit`] on a copy: the state after, and the decision.
+fn admit(
+    settings: &Settings,
+    mut state: ScopeState,
+    now: u64,
+    tokens: u64,
+) -> (ScopeState, Admission) {
+    let admission = decide::admit(settings, &mut state, now, tokens);
+    (state, admission)
+}
+
+/// [`decide::observe`] on a copy: the state after.
+fn observe(settings: &Settings, mut state: ScopeState, now: u64, signal: Signal) -> ScopeState {
+    decide::observe(settings, &mut state, now, signal);
+    state
+}
 
 fn go(state: ScopeState, now: u64) -> (ScopeState, bool) {
     let (next, admission) = admit(S, state, now, 0);
@@ -74,7 +91,16 @@ fn a_throttle_pauses_the_scope_until_its_hint_then_one_probe_goes_first() {
     // The probe's success lets the others go, at the rate learnt from the throttle.
     let after_probe = ended(probing, 3_600, true);
     let (_, next) = admit(S, after_probe, 3_600, 0);
-    assert!(matches!(next, Admission::Wait { why: AdmissionWait::Rate, .. }), "{next:?}");
+    assert!(
+        matches!(
+            next,
+            Admission::Wait {
+                why: AdmissionWait::Rate,
+                ..
+            }
+        ),
+        "{next:?}"
+    );
     let (_, later) = admit(S, after_probe, 3_600 + 10_000, 0);
     assert_eq!(later, Admission::Go { probe: false });
 }
@@ -414,4 +440,28 @@ fn headers_of_each_provider_read_as_limits() {
         ("RateLimit", ";;;r=;t"),
     ]);
     assert!(garbage.is_empty());
+}
+
+#[test]
+fn keyed_gates_keep_scopes_apart_and_bounded() {
+    static CLOCK: TestClock = TestClock::new();
+    static PER_KEY: KeyedGates<u32> =
+        KeyedGates::new(AdmissionGate::new().named("per key").clock(&CLOCK))
+            .max_keys(16)
+            .idle_after(Duration::ZERO);
+    PER_KEY
+        .for_key(&1)
+        .rate_limited(Some(Duration::from_secs(5)));
+    assert_eq!(
+        PER_KEY.for_key(&1).try_admit(0).unwrap_err().reason(),
+        AdmissionWait::Cooldown
+    );
+    assert!(PER_KEY.for_key(&2).try_admit(0).is_ok(), "another scope");
+    assert_eq!(PER_KEY.for_key(&2).name(), "per key");
+    for key in 0..100 {
+        drop(PER_KEY.for_key(&key));
+        assert!(PER_KEY.len() <= 16);
+    }
+    // Idle keys are kept at least the longest cooldown: a cooling scope is not forgotten.
+    assert!(format!("{PER_KEY:?}").contains("idle_after: 120s"));
 }
