@@ -62,8 +62,6 @@ pub(crate) struct ScopeState {
     pub(crate) tokens: Quota,
     pub(crate) rate: Rate,
     pub(crate) sent: Sent,
-    /// Attempts admitted whose outcome is not known yet.
-    pub(crate) in_flight: u64,
 }
 
 impl ScopeState {
@@ -89,7 +87,6 @@ impl ScopeState {
             count: 0,
             last_rate_milli: 0,
         },
-        in_flight: 0,
     };
 }
 
@@ -203,7 +200,6 @@ pub(crate) fn admit(
         state.rate.level_milli = level - 1_000;
     }
     state.sent = count_sent(state.sent, now);
-    state.in_flight += 1;
     if probe {
         state.probe = Probe::InFlight { since: now };
     }
@@ -254,10 +250,12 @@ pub(crate) struct Published {
 /// What a response (or its absence) tells the scope.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Signal {
-    /// The rate-limit headers of a response, sent while this attempt was in flight.
+    /// The rate-limit headers of a response, with the other attempts of the scope in flight
+    /// when it came (the provider may not have counted them yet).
     Published {
         requests: Option<Published>,
         tokens: Option<Published>,
+        others_in_flight: u64,
     },
     /// The scope was throttled (a 429 about the rate, not about the request): wait
     /// `retry_after_ms` (or the default cooldown), then probe.
@@ -265,7 +263,8 @@ pub(crate) enum Signal {
     /// The provider is overloaded (503 and the like) but named no wait: slow down.
     Overloaded,
     /// An admitted attempt ended: `succeeded`, whether it was the probe, and its tokens:
-    /// charged when admitted, used as the response said (if it did).
+    /// charged when admitted, used as the response said (if it did). Only the end of a probe,
+    /// a token count or a success under a learnt rate changes the state.
     Ended {
         succeeded: bool,
         probe: bool,
@@ -277,9 +276,11 @@ pub(crate) enum Signal {
 /// What `signal` at `now` makes of `state`.
 pub(crate) fn observe(settings: &Settings, state: &mut ScopeState, now: u64, signal: Signal) {
     match signal {
-        Signal::Published { requests, tokens } => {
-            // The provider counted this attempt; the others in flight it may not have yet.
-            let others = state.in_flight.saturating_sub(1);
+        Signal::Published {
+            requests,
+            tokens,
+            others_in_flight: others,
+        } => {
             let apply = |quota: &mut Quota, published: Option<Published>| {
                 if let Some(p) = published {
                     *quota = Quota {
@@ -311,7 +312,6 @@ pub(crate) fn observe(settings: &Settings, state: &mut ScopeState, now: u64, sig
             charged_tokens,
             used_tokens,
         } => {
-            state.in_flight = state.in_flight.saturating_sub(1);
             if probe && matches!(state.probe, Probe::InFlight { .. }) {
                 // Its outcome is known: the others go (a throttled probe's own signal has
                 // already asked for another cooldown and probe).

@@ -3,10 +3,10 @@
 use core::fmt;
 use std::borrow::Borrow;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::decide::{ScopeState, Settings};
+use super::decide::Settings;
 use super::AdmissionGate;
 use crate::keyed::{Bounds, KeyedMap};
 use crate::window::Timeline;
@@ -107,13 +107,9 @@ impl<K: Hash + Eq> KeyedGates<K> {
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
         let now = self.time.now_ms();
-        self.keys
-            .get_or_make(key, now, self.bounds(), || AdmissionGate {
-                name: self.name,
-                settings: self.template,
-                time: self.time.fresh(),
-                state: Mutex::new(ScopeState::EMPTY),
-            })
+        self.keys.get_or_make(key, now, self.bounds(), || {
+            AdmissionGate::made(self.name, self.template, self.time.fresh())
+        })
     }
 
     /// Drops `key`'s gate; whether it had one.

@@ -113,7 +113,7 @@ impl RateLimits {
         self.requests.is_none() && self.tokens.is_none()
     }
 
-    pub(super) fn signal(&self) -> Signal {
+    pub(super) fn signal(&self, others_in_flight: u64) -> Signal {
         let published = |limit: Option<(u64, Duration)>| {
             limit.map(|(remaining, reset)| Published {
                 remaining,
@@ -123,6 +123,7 @@ impl RateLimits {
         Signal::Published {
             requests: published(self.requests),
             tokens: published(self.tokens),
+            others_in_flight,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! [`ScopeStore`], one read-modify-write per decision.
 
 use core::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -78,6 +79,12 @@ pub struct AdmissionGate {
     settings: Settings,
     time: Timeline,
     state: Mutex<ScopeState>,
+    /// Attempts admitted here whose end is not reported yet: kept apart from the state, so
+    /// that most ends take no lock.
+    in_flight: AtomicU64,
+    /// Whether the state has a learnt rate (which every success raises), as of its latest
+    /// update.
+    learning: AtomicBool,
 }
 
 impl AdmissionGate {
@@ -85,11 +92,18 @@ impl AdmissionGate {
     /// response or a throttle tells it otherwise.
     #[must_use]
     pub const fn new() -> Self {
+        AdmissionGate::made("admission", Settings::DEFAULT, Timeline::new())
+    }
+
+    /// A gate with no state yet: `new`'s, and each of a [`KeyedGates`]'.
+    pub(super) const fn made(name: &'static str, settings: Settings, time: Timeline) -> Self {
         AdmissionGate {
-            name: "admission",
-            settings: Settings::DEFAULT,
-            time: Timeline::new(),
+            name,
+            settings,
+            time,
             state: Mutex::new(ScopeState::EMPTY),
+            in_flight: AtomicU64::new(0),
+            learning: AtomicBool::new(false),
         }
     }
 
@@ -138,12 +152,12 @@ impl AdmissionGate {
             ms: 0,
             why: AdmissionWait::Cooldown,
         };
-        self.state.update(&mut |state| {
+        self.update(&mut |state| {
             decision = decide::admit(&self.settings, state, now, tokens);
         });
         match decision {
             Admission::Go { probe } => Ok(Admitted {
-                gate: self,
+                gate: self.count_in(),
                 probe,
                 tokens,
                 ended: false,
@@ -156,11 +170,14 @@ impl AdmissionGate {
     }
 
     /// A response's rate-limit headers: what the provider says is left, and when it resets.
+    /// Report them before the attempt's end, so that the gate counts the attempts still in
+    /// flight besides it.
     pub fn published(&self, limits: &RateLimits) {
         if limits.is_empty() {
             return;
         }
-        self.observe(limits.signal());
+        let others = self.in_flight.load(Relaxed).saturating_sub(1);
+        self.observe(limits.signal(others));
     }
 
     /// The scope was throttled (a 429 about its rate, not about one request): no attempt goes
@@ -179,26 +196,35 @@ impl AdmissionGate {
 
     fn observe(&self, signal: Signal) {
         let now = self.time.now_ms();
-        self.state
-            .update(&mut |state| decide::observe(&self.settings, state, now, signal));
+        self.update(&mut |state| decide::observe(&self.settings, state, now, signal));
+    }
+
+    /// One decision on the stored state, and what it leaves to read without the lock.
+    fn update(&self, decide: &mut dyn FnMut(&mut ScopeState)) {
+        self.state.update(&mut |state| {
+            decide(state);
+            self.learning.store(state.rate.per_sec_milli > 0, Relaxed);
+        });
+    }
+
+    fn count_in(&self) -> &Self {
+        self.in_flight.fetch_add(1, Relaxed);
+        self
     }
 
     fn ended(&self, succeeded: bool, probe: bool, charged_tokens: u64, used_tokens: Option<u64>) {
-        let signal = Signal::Ended {
+        self.in_flight.fetch_sub(1, Relaxed);
+        // Most ends change nothing in the state: no lock, and no clock.
+        let raises_rate = succeeded && self.learning.load(Relaxed);
+        if !(probe || used_tokens.is_some() || raises_rate) {
+            return;
+        }
+        self.observe(Signal::Ended {
             succeeded,
             probe,
             charged_tokens,
             used_tokens,
-        };
-        // Only a token count settles against a window: without one, the end needs no time,
-        // and the clock is not read (it is most of an admission's cost).
-        let now = if used_tokens.is_some() {
-            self.time.now_ms()
-        } else {
-            0
-        };
-        self.state
-            .update(&mut |state| decide::observe(&self.settings, state, now, signal));
+        });
     }
 }
 

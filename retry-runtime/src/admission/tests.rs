@@ -57,7 +57,6 @@ fn a_scope_that_knows_nothing_admits_everything() {
         assert!(went);
         state = next;
     }
-    assert_eq!(state.in_flight, 100);
 }
 
 #[test]
@@ -153,14 +152,10 @@ fn a_cooldown_is_capped_and_never_shortened_by_a_later_shorter_hint() {
 
 #[test]
 fn published_requests_count_the_others_in_flight() {
-    let mut state = ScopeState::default();
-    for _ in 0..3 {
-        state = go(state, 0).0;
-    }
-    // One of the three comes back: 5 left as the provider counted it, 2 others in flight.
+    // One of three attempts comes back: 5 left as the provider counted it, 2 others in flight.
     let state = observe(
         S,
-        state,
+        ScopeState::default(),
         10,
         Signal::Published {
             requests: Some(Published {
@@ -168,6 +163,7 @@ fn published_requests_count_the_others_in_flight() {
                 reset_in_ms: 1_000,
             }),
             tokens: None,
+            others_in_flight: 2,
         },
     );
     assert_eq!(state.requests.remaining, 3);
@@ -197,6 +193,7 @@ fn tokens_are_charged_up_front_and_settled_by_the_usage() {
                 remaining: 1_000,
                 reset_in_ms: 60_000,
             }),
+            others_in_flight: 0,
         },
     );
     let (state, first) = admit(S, state, 0, 800);
@@ -273,6 +270,7 @@ fn published_limits_replace_the_learnt_rate_while_they_hold() {
                 reset_in_ms: 1_000,
             }),
             tokens: None,
+            others_in_flight: 0,
         },
     );
     let admitted = (0..50).fold((state, 0), |(state, n), _| {
@@ -344,6 +342,7 @@ proptest! {
                     state = observe(S, state, now, Signal::Published {
                         requests: Some(Published { remaining, reset_in_ms }),
                         tokens: None,
+                        others_in_flight: 0,
                     });
                     window = Some((now + reset_in_ms, 0, remaining));
                 }
@@ -391,6 +390,30 @@ fn one_probe_at_a_time_under_eight_threads() {
     });
     assert_eq!(probes.load(SeqCst), 1);
     assert_eq!(refused.load(SeqCst), 7_999);
+}
+
+#[test]
+fn a_gate_counts_the_others_in_flight_when_limits_are_published() {
+    let gate = AdmissionGate::new();
+    let (first, second, third) = (
+        gate.try_admit(0).unwrap(),
+        gate.try_admit(0).unwrap(),
+        gate.try_admit(0).unwrap(),
+    );
+    // The first's response: 3 left as the provider counted it; two others still out.
+    gate.published(&RateLimits::from_headers([
+        ("x-ratelimit-remaining-requests", "3"),
+        ("x-ratelimit-reset-requests", "1m"),
+    ]));
+    first.succeeded(None);
+    let fourth = gate.try_admit(0).expect("the one left");
+    assert_eq!(
+        gate.try_admit(0).unwrap_err().reason(),
+        AdmissionWait::Requests
+    );
+    for admitted in [second, third, fourth] {
+        admitted.succeeded(None);
+    }
 }
 
 #[test]
