@@ -44,9 +44,10 @@ pub(crate) struct RetryArgs {
     pub(crate) attempt_timeout: Option<Arg<DurationLit>>,
     pub(crate) max_retry_after: Option<Arg<DurationLit>>,
     // Evaluated per call in the function's scope; anything that derefs to a
-    // `CircuitBreaker` / `RetryBudget`.
+    // `CircuitBreaker` / `RetryBudget` / `AdmissionGate`.
     pub(crate) circuit_breaker: Option<Arg<Expr>>,
     pub(crate) budget: Option<Arg<Expr>>,
+    pub(crate) admission: Option<Arg<Expr>>,
     pub(crate) fallback: Option<Arg<Path>>,
     pub(crate) fallback_on: Option<Arg<Vec<Ident>>>,
     pub(crate) krate: Option<Arg<Path>>,
@@ -95,6 +96,7 @@ struct Slots {
     max_retry_after: Slot<DurationLit>,
     circuit_breaker: Slot<Expr>,
     budget: Slot<Expr>,
+    admission: Slot<Expr>,
     fallback: Slot<Path>,
     fallback_on: Slot<Vec<Ident>>,
     krate: Slot<Path>,
@@ -112,6 +114,7 @@ impl RetryArgs {
             max_retry_after: Slot::new(),
             circuit_breaker: Slot::new(),
             budget: Slot::new(),
+            admission: Slot::new(),
             fallback: Slot::new(),
             fallback_on: Slot::new(),
             krate: Slot::new(),
@@ -137,6 +140,7 @@ impl RetryArgs {
             max_retry_after: slots.max_retry_after.get(),
             circuit_breaker: slots.circuit_breaker.get(),
             budget: slots.budget.get(),
+            admission: slots.admission.get(),
             fallback: slots.fallback.get(),
             fallback_on: slots.fallback_on.get(),
             krate: slots.krate.get(),
@@ -258,6 +262,8 @@ fn parse_argument(cx: &Ctxt, slots: &mut Slots, input: ParseStream) -> syn::Resu
         kw::CIRCUIT_BREAKER => slots.circuit_breaker.set(cx, key, Some(expr)),
         // budget = BUDGETS.for_key(&user_id)
         kw::BUDGET => slots.budget.set(cx, key, Some(expr)),
+        // admission = OPENAI_GATE, admission = PER_MODEL.for_key(model)
+        kw::ADMISSION => slots.admission.set(cx, key, Some(expr)),
         // fallback = ask_claude, fallback = Self::ask_claude
         kw::FALLBACK => slots.fallback.set(cx, key, fallback(cx, &expr)),
         // fallback_on = [Overloaded, Server]

@@ -56,6 +56,12 @@ pub(crate) fn time_left(deadline: Instant, now: Instant, recent: &RecentDuration
     }
 }
 
+/// Whether a call may wait `wait` before an attempt: with a deadline, only if the attempt can
+/// still start before it.
+pub(crate) fn allows_wait(deadline: Option<Instant>, now: Instant, wait: Duration) -> bool {
+    deadline.is_none_or(|deadline| now.checked_add(wait).is_some_and(|start| start < deadline))
+}
+
 /// The durations of a call's latest attempts, for the median that predicts the next one.
 #[derive(Debug, Default)]
 pub(crate) struct RecentDurations {
@@ -134,6 +140,17 @@ mod tests {
             Duration::from_millis(5),
             "only the latest eight count"
         );
+    }
+
+    #[test]
+    fn a_wait_is_allowed_only_if_the_attempt_can_start_before_the_deadline() {
+        let now = Instant::now();
+        let wait = Duration::from_secs(2);
+        assert!(allows_wait(None, now, wait));
+        assert!(allows_wait(Some(now + Duration::from_secs(3)), now, wait));
+        assert!(!allows_wait(Some(now + wait), now, wait));
+        assert!(!allows_wait(Some(now + Duration::from_secs(1)), now, wait));
+        assert!(!allows_wait(Some(now), now, Duration::MAX));
     }
 
     #[test]

@@ -105,12 +105,15 @@ pub(crate) enum Before {
     Nothing,
     /// The circuit breaker refused the attempt: it never reached the provider.
     Refused,
+    /// The admission gate could not admit the attempt before the deadline: it was not made.
+    NotAdmitted,
     /// The call's deadline cut the attempt.
     CutByDeadline,
 }
 
 /// The verdict after a failed attempt, by precedence: an attempt the breaker refused gives up
-/// (`CircuitOpen`); then one the deadline cut (`Deadline`); then the judgement (`judged`, made
+/// (`CircuitOpen`), as does one the admission gate could not admit in time (`NotAdmitted`);
+/// then one the deadline cut (`Deadline`); then the judgement (`judged`, made
 /// only when asked); then a retry the budget cannot pay for (`BudgetSpent`, `draw` asked only
 /// for a retry, since drawing spends).
 pub(crate) fn settle(
@@ -125,6 +128,7 @@ pub(crate) fn settle(
     };
     match before {
         Before::Refused => give_up(GiveUpReason::CircuitOpen),
+        Before::NotAdmitted => give_up(GiveUpReason::NotAdmitted),
         Before::CutByDeadline => give_up(GiveUpReason::Deadline),
         Before::Nothing => match judged() {
             Verdict::Retry { cap, .. } if !draw() => Verdict::GiveUp {
@@ -191,6 +195,10 @@ mod tests {
         assert_eq!(
             reason(settle(Before::Refused, 3, never, no_draw)),
             Some(GiveUpReason::CircuitOpen)
+        );
+        assert_eq!(
+            reason(settle(Before::NotAdmitted, 3, never, no_draw)),
+            Some(GiveUpReason::NotAdmitted)
         );
         assert_eq!(
             reason(settle(Before::CutByDeadline, 3, never, no_draw)),

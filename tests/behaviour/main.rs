@@ -4,6 +4,7 @@
 
 mod support;
 
+mod admission;
 mod classification;
 mod context;
 mod deadline;

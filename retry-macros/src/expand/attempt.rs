@@ -122,7 +122,7 @@ pub(super) fn expand(args: &RetryArgs, func: RetryFn, rt: &Runtime) -> TokenStre
     } = &calls;
     let run = calls.run(is_async, &attempt);
     let shared = Shared::new(args, rt);
-    let run = shared.guard(&calls, run);
+    let run = shared.guard(&calls, is_async, run);
     let decide = shared.decide(&calls, &outcome);
     let sleep = calls.sleep(is_async, &d);
     let on_return = shared.on_return(&calls, rt, is_async, &r, &forward);
@@ -151,12 +151,26 @@ pub(super) fn expand(args: &RetryArgs, func: RetryFn, rt: &Runtime) -> TokenStre
 // The shared state and fallback of a call, when the attribute names them.
 //
 // Input:
-//     #[retry(circuit_breaker = BREAKER, budget = BUDGETS.for_key(user), fallback = backup)]
+//     #[retry(admission = GATE, circuit_breaker = BREAKER, budget = BUDGETS.for_key(user),
+//             fallback = backup)]
 //
 // Output (before the call starts; evaluated once per call, in the function's
 // scope, borrowed so that a field or a guard works as well as a `static`):
+//     let __retry_gate = &(GATE);
 //     let __retry_breaker = &(BREAKER);
 //     let __retry_budget = &(BUDGETS.for_key(user));
+//
+// Output (the attempt, when there is a gate: it waits there for room, as long
+// as the deadline allows, and the call gets its error built from `NotYet`
+// otherwise; `pass_gate_async(..).await` in an async fn):
+//     match Call::pass_gate(&mut __retry_call, as_gate(__retry_gate)) {
+//         Ok(__retry_admitted) => {
+//             let __retry_outcome = <the attempt, behind the breaker if any>;
+//             Call::leave_gate(&mut __retry_call, __retry_admitted, &__retry_outcome);
+//             __retry_outcome
+//         }
+//         Err(__retry_not_admitted) => __retry_not_admitted,
+//     }
 //
 // Output (the attempt, when there is a breaker: an open breaker refuses it,
 // and the call gets its error built from `CircuitOpen`):
@@ -181,6 +195,7 @@ pub(super) fn expand(args: &RetryArgs, func: RetryFn, rt: &Runtime) -> TokenStre
 //     }
 struct Shared<'a> {
     lets: TokenStream,
+    gate: Option<(Use, Ident)>,
     breaker: Option<(Use, Ident)>,
     budget: Option<(Use, Ident)>,
     fallback: Option<&'a syn::Path>,
@@ -198,17 +213,57 @@ impl<'a> Shared<'a> {
                 (at, local)
             })
         };
+        let gate = bind(&args.admission, "__retry_gate");
         let breaker = bind(&args.circuit_breaker, "__retry_breaker");
         let budget = bind(&args.budget, "__retry_budget");
         Shared {
             lets,
+            gate,
             breaker,
             budget,
             fallback: args.fallback.as_ref().map(|arg| &arg.value),
         }
     }
 
-    fn guard(&self, calls: &CallUses, run: TokenStream) -> TokenStream {
+    // The attempt behind the breaker, behind the gate: an attempt waits at the gate first, so
+    // that a half-open breaker's probe permit is not held through that wait.
+    fn guard(&self, calls: &CallUses, is_async: bool, run: TokenStream) -> TokenStream {
+        let run = self.guard_breaker(calls, run);
+        let Some((at, gate)) = &self.gate else {
+            return run;
+        };
+        let p = &at.private;
+        let admitted = Ident::new("__retry_admitted", at.span);
+        let refused = Ident::new("__retry_not_admitted", at.span);
+        let outcome = Ident::new("__retry_outcome", at.span);
+        let (method, awaited) = if is_async {
+            ("pass_gate_async", Some(quote!(.await)))
+        } else {
+            ("pass_gate", None)
+        };
+        let pass = at.method(
+            method,
+            &quote_spanned!(at.span=> #p::as_gate(#gate)),
+            awaited,
+        );
+        let leave = calls.at_ret.method(
+            "leave_gate",
+            &quote_spanned!(at.span=> #admitted, &#outcome),
+            None,
+        );
+        quote_spanned! {at.span=>
+            match #pass {
+                #p::Result::Ok(#admitted) => {
+                    let #outcome = #run;
+                    #leave;
+                    #outcome
+                }
+                #p::Result::Err(#refused) => #refused,
+            }
+        }
+    }
+
+    fn guard_breaker(&self, calls: &CallUses, run: TokenStream) -> TokenStream {
         let Some((at, breaker)) = &self.breaker else {
             return run;
         };

@@ -261,7 +261,12 @@ pub struct Admitted<'g> {
     ended: bool,
 }
 
-impl Admitted<'_> {
+impl<'g> Admitted<'g> {
+    /// The gate that admitted it.
+    pub(crate) const fn gate(&self) -> &'g AdmissionGate {
+        self.gate
+    }
+
     /// Whether this attempt is the probe after a cooldown: the others wait for its outcome.
     #[must_use]
     pub const fn is_probe(&self) -> bool {
@@ -323,3 +328,19 @@ impl fmt::Display for NotYet {
 }
 
 impl std::error::Error for NotYet {}
+
+impl crate::Classify for NotYet {
+    /// `RateLimit`: the scope has no room before the call's deadline.
+    fn class(&self) -> crate::ErrorClass {
+        crate::ErrorClass::RateLimit
+    }
+
+    /// How long the gate asked to wait.
+    fn retry_after(&self) -> Option<Duration> {
+        Some(self.wait)
+    }
+
+    fn message(&self) -> Option<std::borrow::Cow<'_, str>> {
+        Some(self.to_string().into())
+    }
+}

@@ -33,12 +33,14 @@ use crate::RetryPolicy;
 use crate::{clock, testing, Classify, Elapsed, ErrorClass, GiveUpReason, RetryBudget};
 
 mod attempt;
+mod gate;
 mod run;
 mod shared;
 
 #[cfg(feature = "tokio")]
 pub use attempt::TimedAttempting;
 pub use attempt::{Attempting, Sleeping};
+pub use gate::{as_gate, AsGate, NotAdmittedInto};
 pub use shared::{as_breaker, as_budget, AsBreaker, AsBudget, CircuitOpenInto};
 
 /// The result type of a retried function: `Result<T, E>`, under any alias.
@@ -111,6 +113,8 @@ struct CallState {
     attempt_started: Option<Instant>,
     /// The circuit breaker refused the attempt that just ended.
     refused: bool,
+    /// The admission gate could not admit the attempt that just ended before the deadline.
+    not_admitted: bool,
     /// The class of the latest failure, for `fallback_on`.
     last_class: Option<ErrorClass>,
 }
@@ -133,6 +137,7 @@ impl Default for CallState {
             cut: None,
             attempt_started: None,
             refused: false,
+            not_admitted: false,
             last_class: None,
         }
     }
@@ -230,7 +235,9 @@ where
             return Step::Return(outcome);
         };
         let (failure, before) = self.record_failure(error, took);
-        let counted = (before != Before::Refused).then_some(failure.class);
+        // An attempt refused before it was made says nothing of the provider's health.
+        let made = !matches!(before, Before::Refused | Before::NotAdmitted);
+        let counted = made.then_some(failure.class);
         self.emit(Event::Failed {
             first_failure,
             class: counted,
@@ -287,6 +294,8 @@ where
         let cut = state.cut.take();
         let before = if state.refused {
             Before::Refused
+        } else if state.not_admitted {
+            Before::NotAdmitted
         } else if cut.is_some_and(|elapsed| elapsed.is_deadline()) {
             Before::CutByDeadline
         } else {

@@ -125,15 +125,18 @@ where
         self.decide_drawing_on(outcome, Some(budget))
     }
 
-    /// Whether the outcome the call gave up with goes to its fallback: an open breaker always
-    /// does, another error when its class is in the policy's `fallback_on`.
+    /// Whether the outcome the call gave up with goes to its fallback: an open breaker or a
+    /// closed admission gate always does, another error when its class is in the policy's
+    /// `fallback_on`.
     pub fn falls_back(&mut self, outcome: &R) -> bool {
         if outcome.error().is_none() {
             return false;
         }
         let policy = self.policy;
         self.state.as_ref().is_some_and(|state| {
-            state.refused || state.last_class.is_some_and(|c| policy.falls_back_on(c))
+            state.refused
+                || state.not_admitted
+                || state.last_class.is_some_and(|c| policy.falls_back_on(c))
         })
     }
 

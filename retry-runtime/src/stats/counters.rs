@@ -20,7 +20,7 @@ pub struct Counters {
     /// Attempts of calls whose first attempt failed.
     later_attempts: AtomicU64,
     successes_after_retry: AtomicU64,
-    give_ups: [AtomicU64; 7],
+    give_ups: [AtomicU64; 8],
     failures: [AtomicU64; 9],
     slept_nanos: AtomicU64,
     fallbacks: AtomicU64,
@@ -40,7 +40,7 @@ impl Counters {
             failed_first: AtomicU64::new(0),
             later_attempts: AtomicU64::new(0),
             successes_after_retry: AtomicU64::new(0),
-            give_ups: [const { AtomicU64::new(0) }; 7],
+            give_ups: [const { AtomicU64::new(0) }; 8],
             failures: [const { AtomicU64::new(0) }; 9],
             slept_nanos: AtomicU64::new(0),
             fallbacks: AtomicU64::new(0),

@@ -36,11 +36,14 @@ pub enum GiveUpReason {
     BudgetSpent,
     /// The call's [`CircuitBreaker`](crate::CircuitBreaker) was open: the attempt was not made.
     CircuitOpen,
+    /// The call's [`AdmissionGate`](crate::AdmissionGate) could not admit the attempt before
+    /// the deadline: it was not made.
+    NotAdmitted,
 }
 
 impl GiveUpReason {
     /// Every reason, in declaration order.
-    pub const ALL: [GiveUpReason; 7] = [
+    pub const ALL: [GiveUpReason; 8] = [
         GiveUpReason::NotRetryable,
         GiveUpReason::Exhausted,
         GiveUpReason::Deadline,
@@ -48,6 +51,7 @@ impl GiveUpReason {
         GiveUpReason::AlreadyRetried,
         GiveUpReason::BudgetSpent,
         GiveUpReason::CircuitOpen,
+        GiveUpReason::NotAdmitted,
     ];
 
     /// A short name for logs and metric labels.
@@ -61,6 +65,7 @@ impl GiveUpReason {
             GiveUpReason::AlreadyRetried => "already_retried",
             GiveUpReason::BudgetSpent => "budget_spent",
             GiveUpReason::CircuitOpen => "circuit_open",
+            GiveUpReason::NotAdmitted => "not_admitted",
         }
     }
 }
@@ -96,7 +101,7 @@ pub struct Statistics {
     /// Calls that succeeded after one or more retries.
     pub successes_after_retry: u64,
     /// Calls that gave up, by reason (indexed as [`GiveUpReason::ALL`]).
-    pub give_ups: [u64; 7],
+    pub give_ups: [u64; 8],
     /// Failed attempts by class (indexed as [`ErrorClass::ALL`]); an attempt refused by an open
     /// circuit breaker never reached the provider and is not one of them.
     pub failures: [u64; 9],
@@ -244,7 +249,7 @@ mod tests {
             attempts: 15,
             first_try_successes: 6,
             successes_after_retry: 3,
-            give_ups: [0, 1, 0, 0, 0, 0, 0],
+            give_ups: [0, 1, 0, 0, 0, 0, 0, 0],
             failures: [0; 9],
             slept: Duration::ZERO,
             fallbacks: 0,
