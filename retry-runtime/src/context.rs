@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 use std::ptr;
 use std::time::{Duration, Instant};
 
-use crate::clock;
+use crate::{clock, RateLimits};
 
 /// What the runtime knows about the attempt in progress; one per logical call, updated between
 /// attempts. Cells, since a nested call and the body read it through the published pointer.
@@ -30,6 +30,9 @@ pub(crate) struct AttemptCtx {
     inner_gave_up: Cell<bool>,
     /// How long the running attempt may take before the runtime cuts it, when something does.
     limit: Cell<Option<Duration>>,
+    /// The rate limits a response of the running attempt published, for the call's gate
+    /// (packed: two words rather than seven in every retried future).
+    published: Cell<[u64; 2]>,
 }
 
 impl AttemptCtx {
@@ -44,6 +47,7 @@ impl AttemptCtx {
             key: Cell::new(None),
             inner_gave_up: Cell::new(false),
             limit: Cell::new(None),
+            published: Cell::new([0; 2]),
         }
     }
 
@@ -117,6 +121,12 @@ impl AttemptCtx {
         self.inner_gave_up.replace(false)
     }
 
+    /// The rate limits reported during the attempt that just ended, if any.
+    pub(crate) fn take_published(&self) -> Option<RateLimits> {
+        let words = self.published.replace([0; 2]);
+        (words != [0; 2]).then(|| RateLimits::unpack(words))
+    }
+
     fn snapshot(&self) -> Attempt {
         let now = clock::now();
         Attempt {
@@ -177,6 +187,28 @@ pub(crate) fn with_current<T>(f: impl FnOnce(&AttemptCtx) -> T) -> Option<T> {
     // borrows the context for that whole time, so the pointer is valid and the context is
     // not mutably borrowed while it is set.
     unsafe { current.as_ref() }.map(f)
+}
+
+/// Hands the rate limits a response published (its `x-ratelimit-*` or `anthropic-ratelimit-*`
+/// headers, read with [`RateLimits::from_headers`]) to the retried call this runs in, whose
+/// admission gate (`admission = ...`) paces its scope with them when the attempt ends. Outside
+/// a retried call, or in one without a gate, it does nothing. The HTTP helpers (`http::check`,
+/// feature `reqwest`) call it for every response; call it yourself with a client that hands you
+/// the headers some other way.
+///
+/// ```
+/// use retry_runtime::{report_rate_limits, RateLimits};
+///
+/// report_rate_limits(RateLimits::from_headers([
+///     ("x-ratelimit-remaining-requests", "59"),
+///     ("x-ratelimit-reset-requests", "1s"),
+/// ]));
+/// ```
+pub fn report_rate_limits(limits: RateLimits) {
+    if limits.is_empty() {
+        return;
+    }
+    with_current(|ctx| ctx.published.set(limits.pack()));
 }
 
 /// The attempt the calling code runs in, if it runs inside a `#[retry]` function (or a

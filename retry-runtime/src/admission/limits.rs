@@ -56,22 +56,19 @@ impl RateLimits {
         let mut input_tokens = Halves::default();
         let mut ietf = Halves::default();
         for (name, value) in headers {
-            let name = name.to_ascii_lowercase();
             let value = value.trim();
-            let (limit, half): (&mut Halves, _) = match name.as_str() {
-                "x-ratelimit-remaining-requests" => (&mut requests, Half::Count),
-                "x-ratelimit-reset-requests" => (&mut requests, Half::GoDuration),
-                "x-ratelimit-remaining-tokens" => (&mut tokens, Half::Count),
-                "x-ratelimit-reset-tokens" => (&mut tokens, Half::GoDuration),
-                "anthropic-ratelimit-requests-remaining" => (&mut requests, Half::Count),
-                "anthropic-ratelimit-requests-reset" => (&mut requests, Half::Instant),
-                "anthropic-ratelimit-tokens-remaining" => (&mut tokens, Half::Count),
-                "anthropic-ratelimit-tokens-reset" => (&mut tokens, Half::Instant),
-                "anthropic-ratelimit-input-tokens-remaining" => (&mut input_tokens, Half::Count),
-                "anthropic-ratelimit-input-tokens-reset" => (&mut input_tokens, Half::Instant),
-                "ratelimit-remaining" => (&mut ietf, Half::Count),
-                "ratelimit-reset" => (&mut ietf, Half::Seconds),
-                "ratelimit" => {
+            let Some(&(_, field, half)) = FIELDS
+                .iter()
+                .find(|(known, _, _)| known.eq_ignore_ascii_case(name))
+            else {
+                continue;
+            };
+            let limit = match field {
+                Field::Requests => &mut requests,
+                Field::Tokens => &mut tokens,
+                Field::InputTokens => &mut input_tokens,
+                Field::Ietf => &mut ietf,
+                Field::IetfStructured => {
                     if let Some((remaining, reset)) = parse_ietf_field(value) {
                         ietf = Halves {
                             remaining: Some(remaining),
@@ -80,7 +77,6 @@ impl RateLimits {
                     }
                     continue;
                 }
-                _ => continue,
             };
             match half {
                 Half::Count => limit.remaining = value.parse().ok(),
@@ -113,6 +109,31 @@ impl RateLimits {
         self.requests.is_none() && self.tokens.is_none()
     }
 
+    /// The limits in two words, for the attempt context (which every retried future holds):
+    /// per limit, the count left (up to 2³² − 2) and the milliseconds to its reset (up to
+    /// 49 days), 0 for none.
+    pub(crate) fn pack(&self) -> [u64; 2] {
+        let pack = |limit: Option<(u64, Duration)>| {
+            limit.map_or(0, |(remaining, reset)| {
+                let remaining = remaining.min(u64::from(u32::MAX) - 1) + 1;
+                let reset = ceil_millis(reset).min(u64::from(u32::MAX));
+                remaining << 32 | reset
+            })
+        };
+        [pack(self.requests), pack(self.tokens)]
+    }
+
+    /// The limits [`pack`](Self::pack) put in two words.
+    pub(crate) fn unpack(words: [u64; 2]) -> Self {
+        let unpack = |word: u64| {
+            (word != 0).then(|| ((word >> 32) - 1, Duration::from_millis(word & 0xFFFF_FFFF)))
+        };
+        RateLimits {
+            requests: unpack(words[0]),
+            tokens: unpack(words[1]),
+        }
+    }
+
     pub(super) fn signal(&self, others_in_flight: u64) -> Signal {
         let published = |limit: Option<(u64, Duration)>| {
             limit.map(|(remaining, reset)| Published {
@@ -128,12 +149,72 @@ impl RateLimits {
     }
 }
 
+#[derive(Clone, Copy)]
+enum Field {
+    Requests,
+    Tokens,
+    InputTokens,
+    Ietf,
+    IetfStructured,
+}
+
+#[derive(Clone, Copy)]
 enum Half {
     Count,
     GoDuration,
     Instant,
     Seconds,
 }
+
+/// The headers read, with the limit and the half each gives.
+const FIELDS: [(&str, Field, Half); 13] = [
+    (
+        "x-ratelimit-remaining-requests",
+        Field::Requests,
+        Half::Count,
+    ),
+    (
+        "x-ratelimit-reset-requests",
+        Field::Requests,
+        Half::GoDuration,
+    ),
+    ("x-ratelimit-remaining-tokens", Field::Tokens, Half::Count),
+    ("x-ratelimit-reset-tokens", Field::Tokens, Half::GoDuration),
+    (
+        "anthropic-ratelimit-requests-remaining",
+        Field::Requests,
+        Half::Count,
+    ),
+    (
+        "anthropic-ratelimit-requests-reset",
+        Field::Requests,
+        Half::Instant,
+    ),
+    (
+        "anthropic-ratelimit-tokens-remaining",
+        Field::Tokens,
+        Half::Count,
+    ),
+    (
+        "anthropic-ratelimit-tokens-reset",
+        Field::Tokens,
+        Half::Instant,
+    ),
+    (
+        "anthropic-ratelimit-input-tokens-remaining",
+        Field::InputTokens,
+        Half::Count,
+    ),
+    (
+        "anthropic-ratelimit-input-tokens-reset",
+        Field::InputTokens,
+        Half::Instant,
+    ),
+    ("ratelimit-remaining", Field::Ietf, Half::Count),
+    ("ratelimit-reset", Field::Ietf, Half::Seconds),
+    // `RateLimit: "name";r=50;t=30` carries both halves; the half here is not used.
+    ("ratelimit", Field::IetfStructured, Half::Count),
+];
 
 /// The first policy item of an IETF `RateLimit` field (`"default";r=50;t=30`): its remaining
 /// quota `r` and seconds to reset `t`.

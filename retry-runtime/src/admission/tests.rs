@@ -488,3 +488,33 @@ fn keyed_gates_keep_scopes_apart_and_bounded() {
     // Idle keys are kept at least the longest cooldown: a cooling scope is not forgotten.
     assert!(format!("{PER_KEY:?}").contains("idle_after: 120s"));
 }
+
+#[test]
+fn limits_pack_into_two_words_and_back() {
+    let limits = RateLimits::from_headers([
+        ("x-ratelimit-remaining-requests", "0"),
+        ("x-ratelimit-reset-requests", "1.5s"),
+        ("x-ratelimit-remaining-tokens", "150000000"),
+        ("x-ratelimit-reset-tokens", "6m0s"),
+    ]);
+    assert_eq!(RateLimits::unpack(limits.pack()), limits);
+    let only_tokens = RateLimits::from_headers([
+        ("x-ratelimit-remaining-tokens", "7"),
+        ("x-ratelimit-reset-tokens", "1ms"),
+    ]);
+    assert_eq!(RateLimits::unpack(only_tokens.pack()), only_tokens);
+    let huge = RateLimits::from_headers([
+        ("ratelimit-remaining", "99999999999"),
+        ("ratelimit-reset", "99999999"),
+    ]);
+    let back = RateLimits::unpack(huge.pack());
+    assert_eq!(
+        back.requests().unwrap().0,
+        u64::from(u32::MAX) - 1,
+        "the count saturates"
+    );
+    assert_eq!(
+        back.requests().unwrap().1,
+        Duration::from_millis(u64::from(u32::MAX))
+    );
+}

@@ -125,10 +125,14 @@ impl<R: RetryResult> Call<'_, R>
 where
     R::Err: Classify,
 {
-    /// Tells the gate how the attempt it admitted went. A rate limit (a 429 the error classes
+    /// Tells the gate how the attempt it admitted went: first the rate limits its response
+    /// published ([`crate::report_rate_limits`]), then its outcome. A rate limit (a 429 the error classes
     /// as `RateLimit`), or an overload with a wait named, pauses the whole scope for that wait;
     /// an overload without one slows its learnt rate. Other failures concern this call alone.
     pub fn leave_gate(&mut self, admitted: Admitted<'_>, outcome: &R) {
+        if let Some(limits) = self.ctx.take_published() {
+            admitted.gate().published(&limits);
+        }
         let Some(error) = outcome.error() else {
             admitted.succeeded(None);
             return;

@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use super::{Call, RetryResult, Step};
-use crate::{clock, context, Classify, RetryPolicy};
+use crate::{clock, context, AdmissionGate, Classify, NotYet, RetryPolicy};
 
 impl<R: RetryResult> Call<'_, R>
 where
@@ -120,6 +120,89 @@ impl RetryPolicy {
         let mut call = Call::borrowed(self);
         loop {
             let outcome = call.run_async_timed(op()).await;
+            match call.decide(outcome) {
+                Step::Return(result) => return result,
+                Step::Wait(wait) => call.sleep_async(wait).await,
+            }
+        }
+    }
+
+    /// [`call`](Self::call) through an admission gate: every attempt, the first included,
+    /// waits at `gate` for room (as long as the deadline allows) and tells it how it went, as
+    /// `#[retry(admission = ...)]` does. A call the gate cannot admit in time gets the error
+    /// built from [`NotYet`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::{testing, AdmissionGate, Classify, ErrorClass, NotYet, RetryPolicy};
+    ///
+    /// #[derive(Debug)]
+    /// enum Error { Busy, NotAdmitted }
+    /// impl Classify for Error {
+    ///     fn class(&self) -> ErrorClass { ErrorClass::RateLimit }
+    ///     fn retry_after(&self) -> Option<Duration> { Some(Duration::from_secs(30)) }
+    /// }
+    /// impl From<NotYet> for Error {
+    ///     fn from(_: NotYet) -> Self { Error::NotAdmitted }
+    /// }
+    ///
+    /// static GATE: AdmissionGate = AdmissionGate::new();
+    /// let _clock = testing::record_sleeps();
+    /// let once = RetryPolicy::new().max_attempts(1);
+    /// assert!(matches!(once.call_gated(&GATE, || Err::<(), _>(Error::Busy)), Err(Error::Busy)));
+    /// // The 429 paused the scope for 30 s: a call with 5 s to live is not made.
+    /// let hurried = once.deadline(Duration::from_secs(5));
+    /// let refused = hurried.call_gated(&GATE, || Ok::<_, Error>(()));
+    /// assert!(matches!(refused, Err(Error::NotAdmitted)));
+    /// ```
+    pub fn call_gated<T, E>(
+        &self,
+        gate: &AdmissionGate,
+        mut op: impl FnMut() -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: Classify + From<NotYet>,
+    {
+        let mut call = Call::borrowed(self);
+        loop {
+            let outcome = match call.pass_gate(gate) {
+                Ok(admitted) => {
+                    let outcome = call.run(&mut op);
+                    call.leave_gate(admitted, &outcome);
+                    outcome
+                }
+                Err(not_admitted) => not_admitted,
+            };
+            match call.decide(outcome) {
+                Step::Return(result) => return result,
+                Step::Wait(wait) => call.sleep(wait),
+            }
+        }
+    }
+
+    /// [`call_async`](Self::call_async) through an admission gate (see
+    /// [`call_gated`](Self::call_gated)), waiting on tokio's timer.
+    #[cfg(feature = "tokio")]
+    pub async fn call_async_gated<T, E, F, Fut>(
+        &self,
+        gate: &AdmissionGate,
+        mut op: F,
+    ) -> Result<T, E>
+    where
+        E: Classify + From<NotYet>,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let mut call = Call::borrowed(self);
+        loop {
+            let outcome = match call.pass_gate_async(gate).await {
+                Ok(admitted) => {
+                    let outcome = call.run_async(op()).await;
+                    call.leave_gate(admitted, &outcome);
+                    outcome
+                }
+                Err(not_admitted) => not_admitted,
+            };
             match call.decide(outcome) {
                 Step::Return(result) => return result,
                 Step::Wait(wait) => call.sleep_async(wait).await,

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use ::reqwest::{RequestBuilder, Response};
 
 use super::{ApiError, JSON_LIMIT};
-use crate::{attempt, CircuitOpen, Classify, Elapsed, ErrorClass, IdempotencyKey};
+use crate::{attempt, CircuitOpen, Classify, Elapsed, ErrorClass, IdempotencyKey, NotYet};
 
 /// The request header that carries the call's idempotency key: `Idempotency-Key`.
 ///
@@ -150,6 +150,7 @@ impl ApiError {
 /// }
 /// ```
 pub async fn check(response: Response) -> Result<Response, ApiError> {
+    crate::report_rate_limits(rate_limits(response.headers()));
     let status = response.status();
     if status.is_client_error() || status.is_server_error() {
         return Err(ApiError::from_response(response).await);
@@ -160,7 +161,7 @@ pub async fn check(response: Response) -> Result<Response, ApiError> {
 /// The error of a retried reqwest call: an error response, a transport error, an attempt (or
 /// deadline) that ran out, or a circuit breaker that refused the call. Use it as the error type
 /// of a `#[retry]` function; it is `From` each of them, so `?` works on all of them, and
-/// `attempt_timeout`, `deadline` and `circuit_breaker` can build it.
+/// `attempt_timeout`, `deadline`, `circuit_breaker` and `admission` can build it.
 ///
 /// ```no_run
 /// use retry_runtime::http::{check, HttpError, RequestBuilderExt};
@@ -190,6 +191,8 @@ pub enum HttpError {
     Elapsed(Elapsed),
     /// The call's circuit breaker refused it (`circuit_breaker`).
     CircuitOpen(CircuitOpen),
+    /// The call's admission gate could not admit it before its deadline (`admission`).
+    NotAdmitted(NotYet),
 }
 
 impl HttpError {
@@ -218,6 +221,7 @@ impl Classify for HttpError {
             HttpError::Transport(error) => error.class(),
             HttpError::Elapsed(error) => error.class(),
             HttpError::CircuitOpen(error) => error.class(),
+            HttpError::NotAdmitted(error) => error.class(),
         }
     }
 
@@ -225,6 +229,7 @@ impl Classify for HttpError {
         match self {
             HttpError::Api(error) => error.retry_after(),
             HttpError::CircuitOpen(error) => error.retry_after(),
+            HttpError::NotAdmitted(error) => error.retry_after(),
             HttpError::Transport(_) | HttpError::Elapsed(_) => None,
         }
     }
@@ -237,7 +242,7 @@ impl Classify for HttpError {
         match self {
             HttpError::Api(error) => Classify::status(error),
             HttpError::Transport(error) => Classify::status(error),
-            HttpError::Elapsed(_) | HttpError::CircuitOpen(_) => None,
+            HttpError::Elapsed(_) | HttpError::CircuitOpen(_) | HttpError::NotAdmitted(_) => None,
         }
     }
 
@@ -256,6 +261,7 @@ impl fmt::Display for HttpError {
             HttpError::Transport(error) => fmt::Display::fmt(error, f),
             HttpError::Elapsed(error) => fmt::Display::fmt(error, f),
             HttpError::CircuitOpen(error) => fmt::Display::fmt(error, f),
+            HttpError::NotAdmitted(error) => fmt::Display::fmt(error, f),
         }
     }
 }
@@ -267,6 +273,7 @@ impl std::error::Error for HttpError {
             HttpError::Transport(error) => Some(error),
             HttpError::Elapsed(error) => Some(error),
             HttpError::CircuitOpen(error) => Some(error),
+            HttpError::NotAdmitted(error) => Some(error),
         }
     }
 }
@@ -293,6 +300,21 @@ impl From<CircuitOpen> for HttpError {
     fn from(error: CircuitOpen) -> Self {
         HttpError::CircuitOpen(error)
     }
+}
+
+impl From<NotYet> for HttpError {
+    fn from(error: NotYet) -> Self {
+        HttpError::NotAdmitted(error)
+    }
+}
+
+/// The rate limits in a response's headers.
+fn rate_limits(headers: &http::HeaderMap) -> crate::RateLimits {
+    crate::RateLimits::from_headers(
+        headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))),
+    )
 }
 
 mod sealed {

@@ -260,3 +260,45 @@ fn outside_a_retried_call_each_request_gets_its_own_key() {
     assert_ne!(first, second);
     assert_eq!(count, "0");
 }
+
+#[tokio::test]
+async fn a_responses_rate_limit_headers_reach_the_calls_gate() {
+    static GATE: crate::AdmissionGate = crate::AdmissionGate::new().named("http");
+    let (addr, requests) = serve(vec![response(
+        "200 OK",
+        &[
+            ("x-ratelimit-remaining-requests", "0"),
+            ("x-ratelimit-reset-requests", "20s"),
+        ],
+        "{}",
+    )])
+    .await;
+    let url = format!("http://{addr}/v1/models");
+    let policy = RetryPolicy::new().max_attempts(2);
+    let body = policy
+        .call_async_gated(&GATE, || async {
+            let response = client().get(&url).send().await?;
+            Ok::<_, HttpError>(check(response).await?.text().await?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(body, "{}");
+    assert_eq!(requests.len(), 1);
+    // The response said no request is left for 20 s: the gate knows it, with no user code.
+    let not_yet = GATE.try_admit(0).unwrap_err();
+    assert_eq!(not_yet.reason(), crate::AdmissionWait::Requests);
+    assert!(not_yet.wait() > Duration::from_secs(19));
+    // A call that cannot wait that long is not made, and says why.
+    let hurried = RetryPolicy::new().deadline(Duration::from_secs(1));
+    let refused = hurried
+        .call_async_gated(&GATE, || async {
+            let response = client().get(&url).send().await?;
+            Ok::<_, HttpError>(check(response).await?.text().await?)
+        })
+        .await;
+    assert!(
+        matches!(refused, Err(HttpError::NotAdmitted(_))),
+        "{refused:?}"
+    );
+    assert_eq!(requests.len(), 1, "never sent");
+}
