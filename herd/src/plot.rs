@@ -94,6 +94,8 @@ fn colour(strategy: Strategy) -> RGBColor {
         Strategy::IgnoringRetryAfter => RGBColor(255, 127, 14),
         Strategy::Budgeted => RGBColor(23, 190, 207),
         Strategy::Breaker => RGBColor(140, 86, 75),
+        Strategy::Paced => RGBColor(227, 119, 194),
+        Strategy::Adaptive => RGBColor(127, 127, 127),
     }
 }
 

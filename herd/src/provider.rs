@@ -37,6 +37,9 @@ pub struct ProviderModel {
     pub outage: Duration,
     /// What a request over capacity gets.
     pub overflow: Overflow,
+    /// Whether every answer carries the limit's state, as OpenAI's `x-ratelimit-*` headers
+    /// do (see [`Published`]).
+    pub publishes_limits: bool,
 }
 
 impl ProviderModel {
@@ -50,7 +53,15 @@ impl ProviderModel {
             burst: (capacity / 10).max(1),
             outage: Duration::ZERO,
             overflow,
+            publishes_limits: false,
         }
+    }
+
+    /// The same provider, answering with the state of its limit, as OpenAI does.
+    #[must_use]
+    pub fn publishing_limits(mut self) -> Self {
+        self.publishes_limits = true;
+        self
     }
 
     /// The same provider, answering 503 to everything for the first `outage` of the run.
@@ -59,6 +70,26 @@ impl ProviderModel {
         self.outage = outage;
         self
     }
+}
+
+/// The state of the provider's limit after a request, as OpenAI publishes it:
+/// `x-ratelimit-remaining-requests` (requests it would serve at once now) and
+/// `x-ratelimit-reset-requests` (the time until its bucket is full again).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Published {
+    /// Requests it would serve right now.
+    pub remaining: u64,
+    /// The time until the bucket is full again.
+    pub reset: Duration,
+}
+
+/// The provider's answer to one request, with the state of its limit when it publishes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// Served or refused.
+    pub answer: Answer,
+    /// The limit's state after this request, if the provider publishes it.
+    pub published: Option<Published>,
 }
 
 /// The provider's answer to one request.
@@ -119,6 +150,36 @@ impl Provider {
     #[must_use]
     pub fn model(&self) -> ProviderModel {
         self.model
+    }
+
+    /// Answers a request from `client` that arrives `now` after the start of the run, with the
+    /// state of its limit when it publishes it. Requests must come in time order.
+    ///
+    /// # Panics
+    /// If `client` is not below the number of clients the provider was made for.
+    pub fn reply(&mut self, client: ClientId, now: Duration) -> Reply {
+        let answer = self.request(client, now);
+        let published = self.model.publishes_limits.then(|| self.published(now));
+        Reply { answer, published }
+    }
+
+    /// The limit's state at `now`: what the bucket holds, and when it is full again. During
+    /// an outage nothing is served: nothing remains, until the end of it.
+    fn published(&self, now: Duration) -> Published {
+        if now < self.model.outage {
+            return Published {
+                remaining: 0,
+                reset: self.model.outage - now,
+            };
+        }
+        let burst = u64::from(self.model.burst.max(1));
+        let behind = self.committed_until.saturating_sub(now);
+        // Each interval the commitment is ahead of now is one request the bucket lacks.
+        let lacking = behind.as_nanos().div_ceil(self.interval.as_nanos().max(1));
+        Published {
+            remaining: burst.saturating_sub(u64::try_from(lacking).unwrap_or(u64::MAX)),
+            reset: behind,
+        }
     }
 
     /// Answers a request from `client` that arrives `now` after the start of the run. Requests
@@ -237,6 +298,38 @@ mod tests {
             .filter(|&c| served(provider.request(c, 10 * S)))
             .count();
         assert_eq!(after_a_long_pause, 10, "never more than the bucket");
+    }
+
+    #[test]
+    fn a_publishing_provider_tells_what_its_bucket_holds_and_when_it_is_full() {
+        let model = ProviderModel::new(100, Overflow::Unavailable).publishing_limits();
+        let mut provider = Provider::new(model, 20);
+        let first = provider.reply(0, Duration::ZERO);
+        assert_eq!(first.answer, Answer::Served);
+        assert_eq!(
+            first.published,
+            Some(Published {
+                remaining: 9,
+                reset: 10 * MS
+            })
+        );
+        for c in 1..10 {
+            provider.reply(c, Duration::ZERO);
+        }
+        let refused = provider.reply(10, Duration::ZERO);
+        assert!(!served(refused.answer));
+        assert_eq!(
+            refused.published,
+            Some(Published {
+                remaining: 0,
+                reset: 100 * MS
+            })
+        );
+        let later = provider.reply(11, 15 * MS);
+        assert_eq!(later.answer, Answer::Served, "one came back at 10 ms");
+        assert_eq!(later.published.unwrap().remaining, 0);
+        let quiet = Provider::new(ProviderModel::new(100, Overflow::Unavailable), 1).reply(0, MS);
+        assert_eq!(quiet.published, None, "not publishing: no headers");
     }
 
     #[test]

@@ -80,7 +80,11 @@ pub fn run(scenario: Scenario, strategy: Strategy, setup: &Setup) -> io::Result<
     let _seed = testing::seed_jitter(setup.seed);
     let clients = setup.clients.max(1);
     let (outcomes, provider) = runtime.block_on(async {
-        let link = Link::new(Provider::new(scenario.provider(setup.capacity), clients));
+        let mut model = scenario.provider(setup.capacity);
+        if strategy.reads_published_limits() {
+            model = model.publishing_limits();
+        }
+        let link = Link::new(Provider::new(model, clients));
         let shared = Rc::new(SharedState::new());
         let herd = LocalSet::new();
         let outcomes = herd

@@ -10,7 +10,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use retry_runtime::{retry, CircuitBreaker, CircuitOpen, Classify, ErrorClass, RetryBudget};
+use retry_runtime::{
+    retry, AdmissionGate, CircuitBreaker, CircuitOpen, Classify, ErrorClass, NotYet, RateLimits,
+    RetryBudget,
+};
 use tokio::time::Instant;
 
 use crate::provider::{Answer, ClientId, Provider};
@@ -36,11 +39,18 @@ pub enum Strategy {
     /// Full jitter with every attempt passing a [`CircuitBreaker`] shared by every client (see
     /// [`circuit_breaker`]).
     Breaker,
+    /// Full jitter and the budget, with every attempt passing an [`AdmissionGate`] shared by
+    /// every client, against a provider that publishes its limit on every answer (as OpenAI's
+    /// `x-ratelimit-*` headers do): the gate paces the herd to it.
+    Paced,
+    /// The same, against a provider that publishes nothing: the gate learns a rate from the
+    /// provider's 429s and 503s.
+    Adaptive,
 }
 
 impl Strategy {
     /// Every strategy, in the order of the table.
-    pub const ALL: [Strategy; 7] = [
+    pub const ALL: [Strategy; 9] = [
         Strategy::NoJitter,
         Strategy::FullJitter,
         Strategy::EqualJitter,
@@ -48,6 +58,8 @@ impl Strategy {
         Strategy::IgnoringRetryAfter,
         Strategy::Budgeted,
         Strategy::Breaker,
+        Strategy::Paced,
+        Strategy::Adaptive,
     ];
 
     /// A short name for the table and the chart's legend.
@@ -61,6 +73,8 @@ impl Strategy {
             Strategy::IgnoringRetryAfter => "full, ignores Retry-After",
             Strategy::Budgeted => "full + budget",
             Strategy::Breaker => "full + breaker",
+            Strategy::Paced => "paced",
+            Strategy::Adaptive => "adaptive",
         }
     }
 
@@ -68,6 +82,12 @@ impl Strategy {
     #[must_use]
     pub const fn honours_retry_after(self) -> bool {
         !matches!(self, Strategy::IgnoringRetryAfter)
+    }
+
+    /// Whether the provider publishes its limit to this strategy's clients.
+    #[must_use]
+    pub const fn reads_published_limits(self) -> bool {
+        matches!(self, Strategy::Paced)
     }
 
     /// Runs one client's call through this strategy; `true` if it succeeded.
@@ -80,6 +100,11 @@ impl Strategy {
             Strategy::IgnoringRetryAfter => ignoring_retry_after(link, client).await.is_ok(),
             Strategy::Budgeted => budgeted(link, client, &shared.budget).await.is_ok(),
             Strategy::Breaker => with_breaker(link, client, &shared.breaker).await.is_ok(),
+            Strategy::Paced | Strategy::Adaptive => {
+                admitted(link, client, &shared.budget, &shared.gate)
+                    .await
+                    .is_ok()
+            }
         }
     }
 }
@@ -116,11 +141,19 @@ pub fn circuit_breaker() -> CircuitBreaker {
     CircuitBreaker::new().named("provider")
 }
 
-/// The budget and breaker that every client of one run shares.
+/// The admission gate of [`Strategy::Paced`] and [`Strategy::Adaptive`]: the runtime's
+/// defaults. Each run makes a fresh one.
+#[must_use]
+pub fn admission_gate() -> AdmissionGate {
+    AdmissionGate::new().named("provider")
+}
+
+/// The budget, breaker and gate that every client of one run shares.
 #[derive(Debug)]
 pub(crate) struct SharedState {
     pub(crate) budget: RetryBudget,
     pub(crate) breaker: CircuitBreaker,
+    pub(crate) gate: AdmissionGate,
 }
 
 impl SharedState {
@@ -128,6 +161,7 @@ impl SharedState {
         SharedState {
             budget: retry_budget(),
             breaker: circuit_breaker(),
+            gate: admission_gate(),
         }
     }
 }
@@ -154,9 +188,16 @@ impl Link {
         self.start.elapsed()
     }
 
-    /// One request: the attempt every strategy makes.
+    /// One request: the attempt every strategy makes. A limit the provider publishes is
+    /// reported to the retried call, as `retry_runtime::http::check` does with the headers.
     fn request(&self, client: ClientId) -> Result<(), ProviderError> {
-        match self.provider.borrow_mut().request(client, self.now()) {
+        let reply = self.provider.borrow_mut().reply(client, self.now());
+        if let Some(published) = reply.published {
+            retry_runtime::report_rate_limits(
+                RateLimits::new().with_requests(published.remaining, published.reset),
+            );
+        }
+        match reply.answer {
             Answer::Served => Ok(()),
             Answer::Rejected {
                 status,
@@ -184,6 +225,8 @@ pub(crate) enum ProviderError {
     },
     /// The breaker refused the attempt: it never reached the provider.
     Open(CircuitOpen),
+    /// The gate could not admit the attempt in time: it never reached the provider.
+    NotAdmitted(NotYet),
 }
 
 impl Classify for ProviderError {
@@ -191,6 +234,7 @@ impl Classify for ProviderError {
         match self {
             ProviderError::Rejected { status, .. } => ErrorClass::from_status(*status),
             ProviderError::Open(open) => open.class(),
+            ProviderError::NotAdmitted(not_yet) => not_yet.class(),
         }
     }
 
@@ -198,7 +242,14 @@ impl Classify for ProviderError {
         match self {
             ProviderError::Rejected { retry_after, .. } => *retry_after,
             ProviderError::Open(open) => open.retry_after(),
+            ProviderError::NotAdmitted(not_yet) => not_yet.retry_after(),
         }
+    }
+}
+
+impl From<NotYet> for ProviderError {
+    fn from(not_yet: NotYet) -> Self {
+        ProviderError::NotAdmitted(not_yet)
     }
 }
 
@@ -261,6 +312,22 @@ async fn with_breaker(
     link: &Link,
     client: ClientId,
     breaker: &CircuitBreaker,
+) -> Result<(), ProviderError> {
+    link.request(client)
+}
+
+#[retry(
+    max_attempts = 10,
+    wait = exponential(250ms, 20s),
+    jitter = full,
+    budget = budget,
+    admission = gate
+)]
+async fn admitted(
+    link: &Link,
+    client: ClientId,
+    budget: &RetryBudget,
+    gate: &AdmissionGate,
 ) -> Result<(), ProviderError> {
     link.request(client)
 }

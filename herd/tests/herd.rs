@@ -79,7 +79,10 @@ fn honouring_retry_after_never_calls_before_the_provider_allowed() {
         let run = run(Scenario::RateLimit, strategy);
         assert_eq!(run.early, 0, "{strategy}");
         let m = Metrics::of(&run);
-        if strategy != Strategy::Budgeted {
+        // The budget refuses most of the retries that the provider's booked slots need (and the
+        // adaptive gate, with the budget, gets a 429 for nearly every client: each probe it
+        // sends is booked a slot behind the others).
+        if !matches!(strategy, Strategy::Budgeted | Strategy::Adaptive) {
             // Each client is told its own slot, so two requests at most, and the herd drains
             // at capacity (plus the runtime's ≤ 10 % spread over the hint).
             assert_eq!(m.failures, 0, "{strategy}");
@@ -110,7 +113,7 @@ fn an_open_breaker_keeps_the_herd_off_a_dead_provider() {
 fn the_same_seed_gives_the_same_results() {
     let first = sim::run_all(&SETUP).unwrap();
     let second = sim::run_all(&SETUP).unwrap();
-    assert_eq!(first.len(), 6 + 6 + 7);
+    assert_eq!(first.len(), 8 + 8 + 9);
     assert!(first == second, "two runs of one seed differ");
     assert_eq!(herd::report::table(&first), herd::report::table(&second));
     let other = sim::run(

@@ -41,6 +41,11 @@ pub(crate) struct Rate {
     /// The bucket, in thousandths of an attempt.
     pub(crate) level_milli: u64,
     pub(crate) refilled_at: u64,
+    /// When the rate last fell: throttles of attempts sent before the fall took effect do not
+    /// lower it again.
+    pub(crate) lowered_at: u64,
+    /// When the rate last changed, up or down.
+    pub(crate) changed_at: u64,
 }
 
 /// Attempts admitted in the current second, to start the learnt rate from what was sent.
@@ -81,6 +86,8 @@ impl ScopeState {
             per_sec_milli: 0,
             level_milli: 0,
             refilled_at: 0,
+            lowered_at: 0,
+            changed_at: 0,
         },
         sent: Sent {
             since: 0,
@@ -100,6 +107,8 @@ pub(crate) struct Settings {
     pub(crate) min_rate_milli: u64,
     pub(crate) decrease_ppm: u64,
     pub(crate) increase_milli: u64,
+    /// Each success raises the learnt rate by this share of it (or `increase_milli`, if more).
+    pub(crate) growth_ppm: u64,
     /// The bucket's size, in thousandths of an attempt (a burst the learnt rate allows).
     pub(crate) burst_milli: u64,
 }
@@ -113,6 +122,7 @@ impl Settings {
         min_rate_milli: 100,
         decrease_ppm: 700_000,
         increase_milli: 100,
+        growth_ppm: 20_000,
         burst_milli: 1_000,
     };
 }
@@ -215,12 +225,20 @@ pub(crate) fn admit(
 fn refill(settings: &Settings, rate: Rate, now: u64) -> Rate {
     let elapsed = now.saturating_sub(rate.refilled_at);
     let added = elapsed.saturating_mul(rate.per_sec_milli) / 1_000;
+    let level = rate.level_milli.saturating_add(added);
+    if level >= settings.burst_milli || rate.per_sec_milli == 0 {
+        return Rate {
+            level_milli: level.min(settings.burst_milli),
+            refilled_at: now.max(rate.refilled_at),
+            ..rate
+        };
+    }
+    // Only the time the added thousandths took is used up: the rest of it still counts, or a
+    // bucket asked often at a slow rate would never fill.
+    let used = (added * 1_000).div_ceil(rate.per_sec_milli).min(elapsed);
     Rate {
-        level_milli: rate
-            .level_milli
-            .saturating_add(added)
-            .min(settings.burst_milli),
-        refilled_at: now.max(rate.refilled_at),
+        level_milli: level,
+        refilled_at: rate.refilled_at + used,
         ..rate
     }
 }
@@ -324,32 +342,50 @@ pub(crate) fn observe(settings: &Settings, state: &mut ScopeState, now: u64, sig
                 }
             }
             if succeeded && state.rate.per_sec_milli > 0 {
-                state.rate.per_sec_milli += settings.increase_milli;
+                // At least a step and a share of the rate per success, and as much as the rate
+                // itself per second without a throttle: it doubles each quiet second.
+                let rate = state.rate.per_sec_milli;
+                let quiet = now.saturating_sub(state.rate.changed_at);
+                let growth = (rate.saturating_mul(settings.growth_ppm) / 1_000_000)
+                    .max(rate.saturating_mul(quiet) / 1_000)
+                    .max(settings.increase_milli);
+                state.rate.per_sec_milli = rate.saturating_add(growth);
+                state.rate.changed_at = now.max(state.rate.changed_at);
             }
         }
     }
 }
 
 /// The learnt rate after a throttle: a share of what it was, or of what was being sent when
-/// there was none yet; never under the floor.
+/// there was none yet; never under the floor. A throttle within one attempt's interval (at the
+/// rate as it was) of the last fall is of an attempt sent before that fall: it changes nothing.
 fn slower(settings: &Settings, state: &ScopeState, now: u64) -> Rate {
-    let current = if state.rate.per_sec_milli > 0 {
-        state.rate.per_sec_milli
+    let old = state.rate;
+    if old.per_sec_milli > 0 {
+        let interval = 1_000_000u64.div_ceil(old.per_sec_milli);
+        if now < old.lowered_at.saturating_add(interval) {
+            return old;
+        }
+    }
+    let current = if old.per_sec_milli > 0 {
+        old.per_sec_milli
     } else {
         let sent = count_sent(state.sent, now);
         sent.last_rate_milli.max(sent.count.saturating_mul(1_000))
     };
     let per_sec_milli =
         (current.saturating_mul(settings.decrease_ppm) / 1_000_000).max(settings.min_rate_milli);
-    let rate = refill(settings, state.rate, now);
+    let filled = refill(settings, old, now);
     Rate {
         per_sec_milli,
         // What the old rate filled stays; none is added for the time before the throttle.
-        level_milli: if state.rate.per_sec_milli > 0 {
-            rate.level_milli
+        level_milli: if old.per_sec_milli > 0 {
+            filled.level_milli
         } else {
             0
         },
         refilled_at: now,
+        lowered_at: now,
+        changed_at: now,
     }
 }

@@ -91,6 +91,39 @@ impl RateLimits {
         }
     }
 
+    /// No limit: add them with [`with_requests`](Self::with_requests) and
+    /// [`with_tokens`](Self::with_tokens) when a client hands them over already parsed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::RateLimits;
+    ///
+    /// let limits = RateLimits::new().with_requests(59, Duration::from_secs(1));
+    /// assert_eq!(limits.requests(), Some((59, Duration::from_secs(1))));
+    /// assert_eq!(limits.tokens(), None);
+    /// ```
+    #[must_use]
+    pub const fn new() -> Self {
+        RateLimits {
+            requests: None,
+            tokens: None,
+        }
+    }
+
+    /// These limits, with `remaining` requests left until `reset`.
+    #[must_use]
+    pub const fn with_requests(mut self, remaining: u64, reset: Duration) -> Self {
+        self.requests = Some((remaining, reset));
+        self
+    }
+
+    /// These limits, with `remaining` tokens left until `reset`.
+    #[must_use]
+    pub const fn with_tokens(mut self, remaining: u64, reset: Duration) -> Self {
+        self.tokens = Some((remaining, reset));
+        self
+    }
+
     /// Requests left, and the time until their limit resets.
     #[must_use]
     pub const fn requests(&self) -> Option<(u64, Duration)> {

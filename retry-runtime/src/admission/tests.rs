@@ -244,8 +244,15 @@ fn without_published_limits_throttles_teach_a_rate_that_successes_raise() {
         admitted += usize::from(went);
     }
     assert!((26..=30).contains(&admitted), "{admitted} in 2 s");
+    // A success 2 s after the fall: the rate doubles for each quiet second.
     let raised = ended(state, 4_000, false);
-    assert_eq!(raised.rate.per_sec_milli, rate + S.increase_milli);
+    assert_eq!(raised.rate.per_sec_milli, rate * 3);
+    // Right after it, a success adds a share of the rate (2 %) or the step, whichever is more.
+    let again = ended(raised, 4_000, false);
+    assert_eq!(again.rate.per_sec_milli, rate * 3 + rate * 3 / 50);
+    // A second throttle of attempts sent before the fall took effect changes nothing.
+    let twice = observe(S, slowed, 2_010, Signal::Overloaded);
+    assert_eq!(twice.rate, slowed.rate);
 }
 
 #[test]
@@ -516,5 +523,25 @@ fn limits_pack_into_two_words_and_back() {
     assert_eq!(
         back.requests().unwrap().1,
         Duration::from_millis(u64::from(u32::MAX))
+    );
+}
+
+#[test]
+fn a_slow_rate_asked_every_millisecond_still_fills() {
+    let mut state = observe(S, ScopeState::default(), 0, Signal::Overloaded);
+    state.rate.per_sec_milli = 100; // 0.1 attempt a second
+    let mut went = None;
+    for now in 1..=20_000 {
+        let (next, admission) = admit(S, state, now, 0);
+        state = next;
+        if admission == (Admission::Go { probe: false }) {
+            went = Some(now);
+            break;
+        }
+    }
+    assert_eq!(
+        went,
+        Some(10_000),
+        "one attempt each 10 s, however often it is asked"
     );
 }
