@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use retry_runtime::http::reqwest;
 use retry_runtime::http::{check, HttpError, RequestBuilderExt};
-use retry_runtime::{retry, CircuitBreaker, Classify, RetryBudget};
+use retry_runtime::{retry, AdmissionGate, CircuitBreaker, Classify, RetryBudget};
 
 use crate::journal::{Journal, Outcome};
 
@@ -26,10 +26,14 @@ static SUMMARY_BUDGET: RetryBudget = RetryBudget::new()
     .min_per_second(0.5)
     .window(Duration::from_secs(2));
 
+/// Paces every call to the rate-limited provider to the limit it publishes on each response.
+pub(crate) static PACED_GATE: AdmissionGate = AdmissionGate::new().named("paced");
+
 /// The retried functions, by the names `retry_runtime::statistics_for` knows them by.
 pub(crate) const COMPLETE_ON_PRIMARY: &str = concat!(module_path!(), "::complete_on_primary");
 pub(crate) const COMPLETE_ON_BACKUP: &str = concat!(module_path!(), "::complete_on_backup");
 pub(crate) const SUMMARIZE: &str = concat!(module_path!(), "::summarize");
+pub(crate) const COMPLETE_PACED: &str = concat!(module_path!(), "::complete_paced");
 
 /// An OpenAI-compatible endpoint.
 #[derive(Clone, Debug)]
@@ -104,6 +108,21 @@ impl Llm {
         prompt: &str,
     ) -> Result<String, HttpError> {
         self.post(backup, prompt).await
+    }
+
+    /// The primary's policy, every attempt first passing the admission gate of the provider's
+    /// scope: the limits its responses publish pace the next attempts, of every call.
+    #[retry(
+        max_attempts = 4,
+        wait = exponential(50ms, 400ms),
+        on = [RateLimit(max_attempts = 6), Overloaded, Server, Timeout, Network],
+        attempt_timeout = 300ms,
+        deadline = 4s,
+        max_retry_after = 2s,
+        admission = PACED_GATE
+    )]
+    pub(crate) async fn complete_paced(&self, prompt: &str) -> Result<String, HttpError> {
+        self.post(&self.primary, prompt).await
     }
 
     /// A cheaper call whose retries draw on a budget shared by all summaries.

@@ -9,7 +9,7 @@ use retry_runtime::GiveUpReason;
 
 use crate::client::{
     Llm, Provider, BREAKER_BREAK, BREAKER_FAILURES_IN_A_ROW, COMPLETE_ON_BACKUP,
-    COMPLETE_ON_PRIMARY, PRIMARY_BREAKER, SUMMARIZE,
+    COMPLETE_ON_PRIMARY, COMPLETE_PACED, PRIMARY_BREAKER, SUMMARIZE,
 };
 use crate::journal::{by_call, Journal};
 use crate::report::{self, count, ms, Seen, WaitCause};
@@ -31,6 +31,7 @@ const SUMMARIES: usize = 4;
 const PRIMARY: &str = "primary";
 const BACKUP: &str = "backup";
 const RATE_LIMITED: &str = "rate-limited";
+const PUBLISHING: &str = "publishing";
 
 /// `complete`'s retried function and its fallback, as the statistics name them.
 const COMPLETE: (&str, Option<&str>) = (COMPLETE_ON_PRIMARY, Some(COMPLETE_ON_BACKUP));
@@ -41,6 +42,10 @@ struct Stage {
     primary: MockLlm,
     backup: MockLlm,
     limited: MockLlm,
+    /// The rate-limited provider again, publishing its limit on every response.
+    publishing: MockLlm,
+    /// What the burst into `limited` had refused, for the paced burst to compare with.
+    refused_unpaced: u64,
     scenes: u32,
 }
 
@@ -62,6 +67,12 @@ pub(crate) async fn play(http: reqwest::Client) -> Result<(), Box<dyn Error>> {
         .burst(CAPACITY_BURST)
         .start()
         .await?;
+    let publishing = MockLlm::builder()
+        .capacity(f64::from(CAPACITY_PER_SECOND))
+        .burst(CAPACITY_BURST)
+        .publish_limits()
+        .start()
+        .await?;
     let llm = Llm {
         http,
         primary: mock_provider(PRIMARY, &primary),
@@ -79,6 +90,8 @@ pub(crate) async fn play(http: reqwest::Client) -> Result<(), Box<dyn Error>> {
         primary,
         backup,
         limited,
+        publishing,
+        refused_unpaced: 0,
         scenes: 0,
     };
     stage.rate_limited().await;
@@ -86,6 +99,7 @@ pub(crate) async fn play(http: reqwest::Client) -> Result<(), Box<dyn Error>> {
     stage.slow().await;
     stage.auth().await;
     stage.burst().await;
+    stage.paced().await;
     stage.outage().await;
     stage.budget().await;
     stage.totals();
@@ -185,10 +199,11 @@ impl Stage {
             seen.tally.outcomes()
         );
         let on_limited = seen.attempts_on(RATE_LIMITED);
+        self.refused_unpaced = server.capacity_rejections - server_before.capacity_rejections;
         println!(
             "   the provider got {} and refused {} over capacity, with a hint; answers: {}",
             count(server.received - server_before.received, "request"),
-            server.capacity_rejections - server_before.capacity_rejections,
+            self.refused_unpaced,
             report::status_counts(&on_limited)
         );
         let calls = by_call(&on_limited);
@@ -206,6 +221,42 @@ impl Stage {
              a hint: {}; most attempts in one call: {}",
             server.early_retries - server_before.early_retries,
             calls.iter().map(Vec::len).max().unwrap_or(0)
+        );
+    }
+
+    async fn paced(&mut self) {
+        self.title(
+            "The same burst through an admission gate, after one call: the provider publishes \
+             its limit on every response, and the gate paces every call to it",
+        );
+        let llm = Llm {
+            primary: mock_provider(PUBLISHING, &self.publishing),
+            backup: None,
+            ..self.llm.clone()
+        };
+        let server_before = self.publishing.stats();
+        // The first response tells the gate what is left and when it refills.
+        let _ = llm.complete_paced("first").await;
+        let mut burst = tokio::task::JoinSet::new();
+        for i in 0..BURST_CALLS {
+            let llm = llm.clone();
+            burst.spawn(async move { llm.complete_paced(&format!("paced {i}")).await });
+        }
+        let seen = Seen::watch(&llm.journal, (COMPLETE_PACED, None), burst.join_all()).await;
+        let server = self.publishing.stats();
+        let refused = server.capacity_rejections - server_before.capacity_rejections;
+        println!(
+            "   {} in {}: {}",
+            count(seen.tally.calls, "call"),
+            ms(seen.took),
+            seen.tally.outcomes()
+        );
+        println!(
+            "   the provider got {} and refused {refused} (the burst without the gate: {}): \
+             {} avoided",
+            count(server.received - server_before.received - 1, "request"),
+            self.refused_unpaced,
+            count(self.refused_unpaced.saturating_sub(refused), "429")
         );
     }
 

@@ -44,6 +44,7 @@ pub struct MockLlmBuilder {
     seed: u64,
     capacity: Option<f64>,
     burst: u32,
+    publish_limits: bool,
     outage: Option<Fault>,
     log_limit: usize,
 }
@@ -58,6 +59,7 @@ impl Default for MockLlmBuilder {
             seed: 0,
             capacity: None,
             burst: 1,
+            publish_limits: false,
             outage: None,
             log_limit: 100_000,
         }
@@ -130,6 +132,16 @@ impl MockLlmBuilder {
         self
     }
 
+    /// Every response, served or refused, tells the state of the [`capacity`](Self::capacity)
+    /// limiter as OpenAI tells its own: `x-ratelimit-limit-requests` (what it lets through at
+    /// once when full), `x-ratelimit-remaining-requests` (what it would let through now) and
+    /// `x-ratelimit-reset-requests` (a Go duration until it is full again). Without a capacity,
+    /// nothing is published.
+    pub fn publish_limits(mut self) -> Self {
+        self.publish_limits = true;
+        self
+    }
+
     /// Starts in an outage: every request that is not a replay gets `fault`, until
     /// [`MockLlm::set_outage`] ends it. The script is not consumed meanwhile.
     pub fn outage(mut self, fault: impl Into<Fault>) -> Self {
@@ -198,6 +210,7 @@ impl MockLlmBuilder {
             random: self.random,
             rng: SplitMix64::new(self.seed),
             limiter,
+            publish_limits: self.publish_limits,
             keys: HashMap::new(),
             stats: Stats::default(),
             log: VecDeque::new(),
@@ -488,7 +501,7 @@ impl Exchange {
     /// Records the response about to be sent (status, hint, fault label) and builds it.
     fn respond(
         &self,
-        planned: Planned,
+        mut planned: Planned,
         label: &str,
         should_retry: Option<bool>,
         replayed: bool,
@@ -517,6 +530,20 @@ impl Exchange {
                 record.hint = planned.hint.map(|h| h.wait);
                 record.replayed = replayed;
                 record.disconnected = cut;
+            }
+            if let Some(limiter) = state.limiter.as_ref().filter(|_| state.publish_limits) {
+                let (limit, remaining, reset) = limiter.published(now);
+                planned.headers.extend([
+                    ("x-ratelimit-limit-requests".to_owned(), limit.to_string()),
+                    (
+                        "x-ratelimit-remaining-requests".to_owned(),
+                        remaining.to_string(),
+                    ),
+                    (
+                        "x-ratelimit-reset-requests".to_owned(),
+                        format::go_duration(reset),
+                    ),
+                ]);
             }
         }
         build_response(planned, &self.request_id, should_retry, replayed, cut)

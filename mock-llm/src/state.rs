@@ -64,6 +64,20 @@ impl Gcra {
         self.tat = Some(tat.checked_add(self.interval).unwrap_or(tat));
         Ok(())
     }
+
+    /// The limiter's state at `now` as OpenAI publishes its own: the requests it lets through
+    /// at once when full (`x-ratelimit-limit-requests`), those it would let through now
+    /// (`-remaining-`), and the time until it is full again (`-reset-`).
+    pub(crate) fn published(&self, now: Instant) -> (u64, u64, Duration) {
+        let burst = self.tolerance.as_nanos() / self.interval.as_nanos().max(1) + 1;
+        let behind = self
+            .tat
+            .map_or(Duration::ZERO, |tat| tat.saturating_duration_since(now));
+        let lacking = behind.as_nanos().div_ceil(self.interval.as_nanos().max(1));
+        let limit = u64::try_from(burst).unwrap_or(u64::MAX);
+        let remaining = u64::try_from(burst.saturating_sub(lacking)).unwrap_or(0);
+        (limit, remaining, behind)
+    }
 }
 
 /// What the server knows of one idempotency key.
@@ -86,6 +100,8 @@ pub(crate) struct State {
     pub(crate) random: Vec<(Fault, f64)>,
     pub(crate) rng: SplitMix64,
     pub(crate) limiter: Option<Gcra>,
+    /// Whether every response carries the limiter's state (`x-ratelimit-*-requests`).
+    pub(crate) publish_limits: bool,
     pub(crate) keys: HashMap<String, KeyState>,
     pub(crate) stats: Stats,
     pub(crate) log: VecDeque<RequestRecord>,

@@ -845,3 +845,54 @@ async fn the_log_keeps_the_latest_requests_and_stats_print() {
     assert!(text.contains("received 4, billed 3"), "{text}");
     assert!(text.contains("200×3") && text.contains("503×1"), "{text}");
 }
+
+#[tokio::test]
+async fn published_limits_tell_what_the_limiter_holds_and_when_it_is_full() {
+    // 2 requests per second, 3 at once: one back every 500 ms.
+    let server = MockLlm::builder()
+        .capacity(2.0)
+        .burst(3)
+        .publish_limits()
+        .start()
+        .await
+        .expect("starts");
+    let addr = server.addr();
+    let first = chat_ok(addr, &[]).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("x-ratelimit-limit-requests"), Some("3"));
+    assert_eq!(first.header("x-ratelimit-remaining-requests"), Some("2"));
+    let reset = go_millis(first.header("x-ratelimit-reset-requests").expect("a reset"));
+    assert!(reset > 400.0 && reset <= 500.0, "{reset}");
+    chat_ok(addr, &[]).await;
+    chat_ok(addr, &[]).await;
+    let limited = chat_ok(addr, &[]).await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.header("x-ratelimit-remaining-requests"), Some("0"));
+    let reset = go_millis(
+        limited
+            .header("x-ratelimit-reset-requests")
+            .expect("a reset"),
+    );
+    assert!(reset > 1_000.0 && reset <= 1_500.0, "{reset}");
+    // Without the option, nothing is published.
+    let quiet = MockLlm::builder()
+        .capacity(2.0)
+        .start()
+        .await
+        .expect("starts");
+    let plain = chat_ok(quiet.addr(), &[]).await;
+    assert_eq!(plain.header("x-ratelimit-remaining-requests"), None);
+}
+
+/// Milliseconds in a Go duration of the forms the limiter's reset takes (`499.5ms`, `1.4s`).
+fn go_millis(text: &str) -> f64 {
+    if let Some(ms) = text.strip_suffix("ms") {
+        return ms.parse().expect("a number of ms");
+    }
+    let secs: f64 = text
+        .strip_suffix('s')
+        .expect("ms or s")
+        .parse()
+        .expect("a number of s");
+    secs * 1_000.0
+}
