@@ -111,7 +111,7 @@ where
                 let allowed = wait <= self.policy.max_retry_after_value()
                     && deadline::allows_wait(self.ctx.deadline(), clock::now(), wait);
                 if allowed {
-                    Asked::Wait(not_yet.wait())
+                    Asked::Wait(wait)
                 } else {
                     self.state_mut().not_admitted = true;
                     Asked::Refused(R::from_err(R::Err::from_not_admitted(not_yet)))
@@ -126,9 +126,10 @@ where
     R::Err: Classify,
 {
     /// Tells the gate how the attempt it admitted went: first the rate limits its response
-    /// published ([`crate::report_rate_limits`]), then its outcome. A rate limit (a 429 the error classes
-    /// as `RateLimit`), or an overload with a wait named, pauses the whole scope for that wait;
-    /// an overload without one slows its learnt rate. Other failures concern this call alone.
+    /// published ([`crate::report_rate_limits`]), then its outcome. A rate limit (a 429 the
+    /// error classes as `RateLimit`), or an overload with a wait named, pauses the whole scope
+    /// for that wait; an overload without one slows its learnt rate. Other failures, and an
+    /// attempt the runtime cut (a `Timeout`), concern this call alone.
     pub fn leave_gate(&mut self, admitted: Admitted<'_>, outcome: &R) {
         if let Some(limits) = self.ctx.take_published() {
             admitted.gate().published(&limits);
@@ -137,12 +138,11 @@ where
             admitted.succeeded(None);
             return;
         };
-        let cut = self.state.as_ref().is_some_and(|state| state.cut.is_some());
         let gate = admitted.gate();
-        match (cut, error.class(), error.retry_after()) {
-            (false, ErrorClass::RateLimit, hint) => gate.rate_limited(hint),
-            (false, ErrorClass::Overloaded, Some(hint)) => gate.rate_limited(Some(hint)),
-            (false, ErrorClass::Overloaded, None) => gate.overloaded(),
+        match (self.class_of_ended(error), error.retry_after()) {
+            (ErrorClass::RateLimit, hint) => gate.rate_limited(hint),
+            (ErrorClass::Overloaded, Some(hint)) => gate.rate_limited(Some(hint)),
+            (ErrorClass::Overloaded, None) => gate.overloaded(),
             _ => {}
         }
         admitted.failed();

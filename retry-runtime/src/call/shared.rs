@@ -107,14 +107,17 @@ where
     pub fn settle(&mut self, permit: BreakerPermit<'_>, outcome: &R) {
         match outcome.error() {
             None => permit.success(),
-            Some(error) => {
-                let class = if self.state.as_ref().is_some_and(|state| state.cut.is_some()) {
-                    crate::ErrorClass::Timeout
-                } else {
-                    error.class()
-                };
-                permit.failure(class);
-            }
+            Some(error) => permit.failure(self.class_of_ended(error)),
+        }
+    }
+
+    /// The class of the attempt that just ended with `error`: `Timeout` if the runtime cut it,
+    /// else the error's own. What the breaker counts and what the gate hears.
+    pub(super) fn class_of_ended(&self, error: &R::Err) -> crate::ErrorClass {
+        if self.state.as_ref().is_some_and(|state| state.cut.is_some()) {
+            crate::ErrorClass::Timeout
+        } else {
+            error.class()
         }
     }
 
