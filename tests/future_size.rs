@@ -1,5 +1,5 @@
 //! What `#[retry]` adds to the size of an async fn's future, for the error types users have:
-//! the README's figure (the retry state is 152 to 168 bytes, whatever the error type)
+//! the README's figure (the retry state is 168 to 184 bytes, whatever the error type)
 //! holds only while this passes.
 
 use std::mem::size_of_val;
@@ -45,7 +45,7 @@ async fn retried_get(client: &reqwest::Client, url: &str) -> Result<String, Http
 }
 
 /// The bytes the retry state adds, read as the README states it.
-const ADDED: std::ops::RangeInclusive<usize> = 150..=170;
+const ADDED: std::ops::RangeInclusive<usize> = 166..=186;
 
 #[test]
 fn the_retry_state_adds_the_same_bytes_whatever_the_error_type() {

@@ -73,10 +73,14 @@ impl ProviderModel {
 }
 
 /// The state of the provider's limit after a request, as OpenAI publishes it:
-/// `x-ratelimit-remaining-requests` (requests it would serve at once now) and
+/// `x-ratelimit-limit-requests` (the most its bucket holds), `x-ratelimit-remaining-requests`
+/// (requests it would serve at once now) and
 /// `x-ratelimit-reset-requests` (the time until its bucket is full again).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Published {
+    /// The most the bucket holds (`x-ratelimit-limit-requests`); not said during an outage,
+    /// when nothing comes back before its end, however long it lasts.
+    pub limit: Option<u64>,
     /// Requests it would serve right now.
     pub remaining: u64,
     /// The time until the bucket is full again.
@@ -166,17 +170,19 @@ impl Provider {
     /// The limit's state at `now`: what the bucket holds, and when it is full again. During
     /// an outage nothing is served: nothing remains, until the end of it.
     fn published(&self, now: Duration) -> Published {
+        let burst = u64::from(self.model.burst.max(1));
         if now < self.model.outage {
             return Published {
+                limit: None,
                 remaining: 0,
                 reset: self.model.outage - now,
             };
         }
-        let burst = u64::from(self.model.burst.max(1));
         let behind = self.committed_until.saturating_sub(now);
         // Each interval the commitment is ahead of now is one request the bucket lacks.
         let lacking = behind.as_nanos().div_ceil(self.interval.as_nanos().max(1));
         Published {
+            limit: Some(burst),
             remaining: burst.saturating_sub(u64::try_from(lacking).unwrap_or(u64::MAX)),
             reset: behind,
         }
@@ -309,6 +315,7 @@ mod tests {
         assert_eq!(
             first.published,
             Some(Published {
+                limit: Some(10),
                 remaining: 9,
                 reset: 10 * MS
             })
@@ -321,6 +328,7 @@ mod tests {
         assert_eq!(
             refused.published,
             Some(Published {
+                limit: Some(10),
                 remaining: 0,
                 reset: 100 * MS
             })

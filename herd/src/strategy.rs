@@ -193,9 +193,11 @@ impl Link {
     fn request(&self, client: ClientId) -> Result<(), ProviderError> {
         let reply = self.provider.borrow_mut().reply(client, self.now());
         if let Some(published) = reply.published {
-            retry_runtime::report_rate_limits(
-                RateLimits::new().with_requests(published.remaining, published.reset),
-            );
+            let mut limits = RateLimits::new().with_requests(published.remaining, published.reset);
+            if let Some(limit) = published.limit {
+                limits = limits.with_request_limit(limit);
+            }
+            retry_runtime::report_rate_limits(limits);
         }
         match reply.answer {
             Answer::Served => Ok(()),

@@ -33,8 +33,10 @@ pub(crate) struct AttemptCtx {
     /// retried future, whose size the first try pays for in moves.
     limit_nanos: Cell<u64>,
     /// The rate limits a response of the running attempt published, for the call's gate
-    /// (packed: two words rather than seven in every retried future).
-    published: Cell<[u64; 2]>,
+    /// (packed: three words rather than eleven in every retried future).
+    published: Cell<[u64; 3]>,
+    /// The tokens the running attempt's response says it used, plus one (0: not said).
+    used_tokens: Cell<u64>,
 }
 
 impl AttemptCtx {
@@ -49,7 +51,8 @@ impl AttemptCtx {
             key: Cell::new(None),
             inner_gave_up: Cell::new(false),
             limit_nanos: Cell::new(0),
-            published: Cell::new([0; 2]),
+            published: Cell::new([0; 3]),
+            used_tokens: Cell::new(0),
         }
     }
 
@@ -128,8 +131,13 @@ impl AttemptCtx {
 
     /// The rate limits reported during the attempt that just ended, if any.
     pub(crate) fn take_published(&self) -> Option<RateLimits> {
-        let words = self.published.replace([0; 2]);
-        (words != [0; 2]).then(|| RateLimits::unpack(words))
+        let words = self.published.replace([0; 3]);
+        (words != [0; 3]).then(|| RateLimits::unpack(words))
+    }
+
+    /// The tokens the attempt that just ended reported it used, if it did.
+    pub(crate) fn take_used_tokens(&self) -> Option<u64> {
+        self.used_tokens.replace(0).checked_sub(1)
     }
 
     fn snapshot(&self) -> Attempt {
@@ -217,6 +225,21 @@ pub fn report_rate_limits(limits: RateLimits) {
         return;
     }
     with_current(|ctx| ctx.published.set(limits.pack()));
+}
+
+/// Hands the tokens a response says it used (its `usage.total_tokens`) to the retried call
+/// this runs in: its admission gate charged the call's `expected_tokens` when it admitted the
+/// attempt, and settles the charge by this count when the attempt succeeds. Outside a retried
+/// call, or in one without a gate, it does nothing.
+///
+/// ```
+/// use retry_runtime::report_token_usage;
+///
+/// // In a retried function, once the response is parsed:
+/// report_token_usage(1_234);
+/// ```
+pub fn report_token_usage(tokens: u64) {
+    with_current(|ctx| ctx.used_tokens.set(tokens.saturating_add(1)));
 }
 
 /// The attempt the calling code runs in, if it runs inside a `#[retry]` function (or a

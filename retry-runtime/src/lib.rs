@@ -95,7 +95,7 @@ pub use breaker::{BreakerPermit, BreakerSnapshot, BreakerState, CircuitBreaker, 
 pub use budget::{BudgetSnapshot, KeyedBudgets, RetryBudget};
 pub use classify::{ClassSet, Classify, ErrorClass};
 pub use clock::Clock;
-pub use context::{attempt, report_rate_limits, Attempt, IdempotencyKey};
+pub use context::{attempt, report_rate_limits, report_token_usage, Attempt, IdempotencyKey};
 pub use elapsed::Elapsed;
 pub use policy::{InvalidPolicy, RetryPolicy, MAX_ATTEMPTS_LIMIT};
 pub use stats::{statistics, statistics_for, GiveUpReason, Statistics};

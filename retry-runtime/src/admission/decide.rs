@@ -4,21 +4,9 @@
 //!
 //! Time is milliseconds on the gate's timeline ([`crate::window::Timeline`]).
 
-/// One published limit of a scope (requests or tokens), as the provider last told it, less
-/// what was admitted since.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub(crate) struct Quota {
-    /// Left before the reset.
-    pub(crate) remaining: u64,
-    /// When the limit resets; a quota whose reset is past (or never published) limits nothing.
-    pub(crate) reset_at: u64,
-}
-
-impl Quota {
-    const fn limits_at(self, now: u64) -> bool {
-        now < self.reset_at
-    }
-}
+use super::lend::Lent;
+use super::quota::fill;
+pub(crate) use super::quota::Quota;
 
 /// The one attempt that goes first after a cooldown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -30,6 +18,13 @@ pub(crate) enum Probe {
     Wanted,
     /// The probe went at `since`; the others wait for its outcome (or its timeout).
     InFlight { since: u64 },
+}
+
+impl Probe {
+    /// Whether a probe is wanted or out: each attempt is then decided on its own.
+    pub(crate) const fn is_pending(self) -> bool {
+        !matches!(self, Probe::None)
+    }
 }
 
 /// The sending rate learnt from throttling, when the provider publishes no limits: a token
@@ -67,6 +62,8 @@ pub(crate) struct ScopeState {
     pub(crate) tokens: Quota,
     pub(crate) rate: Rate,
     pub(crate) sent: Sent,
+    /// Room lent to the gate's lock-free path (see [`super::lend`]), out of the quotas.
+    pub(crate) lent: Lent,
 }
 
 impl ScopeState {
@@ -74,14 +71,8 @@ impl ScopeState {
     pub(crate) const EMPTY: ScopeState = ScopeState {
         cooldown_until: 0,
         probe: Probe::None,
-        requests: Quota {
-            remaining: 0,
-            reset_at: 0,
-        },
-        tokens: Quota {
-            remaining: 0,
-            reset_at: 0,
-        },
+        requests: Quota::NONE,
+        tokens: Quota::NONE,
         rate: Rate {
             per_sec_milli: 0,
             level_milli: 0,
@@ -94,6 +85,7 @@ impl ScopeState {
             count: 0,
             last_rate_milli: 0,
         },
+        lent: Lent::NONE,
     };
 }
 
@@ -192,12 +184,14 @@ pub(crate) fn admit(
             true
         }
     };
+    state.requests = state.requests.at(now);
+    state.tokens = state.tokens.at(now);
     let (requests, tokens_quota) = (state.requests, state.tokens);
     if requests.limits_at(now) && requests.remaining == 0 {
-        return wait(requests.reset_at - now, AdmissionWait::Requests);
+        return wait(requests.wait_for(1, now), AdmissionWait::Requests);
     }
-    if tokens_quota.limits_at(now) && tokens_quota.remaining < tokens {
-        return wait(tokens_quota.reset_at - now, AdmissionWait::Tokens);
+    if tokens_quota.limits_at(now) && tokens_quota.remaining < tokens_quota.cost(tokens) {
+        return wait(tokens_quota.wait_for(tokens, now), AdmissionWait::Tokens);
     }
     let published = requests.limits_at(now) || tokens_quota.limits_at(now);
     if state.rate.per_sec_milli > 0 && !published {
@@ -209,7 +203,7 @@ pub(crate) fn admit(
         }
         state.rate.level_milli = level - 1_000;
     }
-    state.sent = count_sent(state.sent, now);
+    state.sent = count_sent(state.sent, now, 1);
     if probe {
         state.probe = Probe::InFlight { since: now };
     }
@@ -217,51 +211,49 @@ pub(crate) fn admit(
         state.requests.remaining -= 1;
     }
     if tokens_quota.limits_at(now) {
-        state.tokens.remaining -= tokens;
+        state.tokens.remaining -= tokens_quota.cost(tokens);
     }
     Admission::Go { probe }
 }
 
 fn refill(settings: &Settings, rate: Rate, now: u64) -> Rate {
-    let elapsed = now.saturating_sub(rate.refilled_at);
-    let added = elapsed.saturating_mul(rate.per_sec_milli) / 1_000;
-    let level = rate.level_milli.saturating_add(added);
-    if level >= settings.burst_milli || rate.per_sec_milli == 0 {
-        return Rate {
-            level_milli: level.min(settings.burst_milli),
-            refilled_at: now.max(rate.refilled_at),
-            ..rate
-        };
-    }
-    // Only the time the added thousandths took is used up: the rest of it still counts, or a
-    // bucket asked often at a slow rate would never fill.
-    let used = (added * 1_000).div_ceil(rate.per_sec_milli).min(elapsed);
+    let (level_milli, refilled_at) = fill(
+        rate.level_milli,
+        rate.refilled_at,
+        now,
+        rate.per_sec_milli,
+        1_000,
+        settings.burst_milli,
+    );
     Rate {
-        level_milli: level,
-        refilled_at: rate.refilled_at + used,
+        level_milli,
+        refilled_at,
         ..rate
     }
 }
 
-fn count_sent(sent: Sent, now: u64) -> Sent {
+/// `sent` after `admitted` more attempts at `now`.
+pub(crate) fn count_sent(sent: Sent, now: u64, admitted: u64) -> Sent {
     let elapsed = now.saturating_sub(sent.since);
     if elapsed < 1_000 {
         return Sent {
-            count: sent.count + 1,
+            count: sent.count.saturating_add(admitted),
             ..sent
         };
     }
     Sent {
         since: now,
-        count: 1,
+        count: admitted,
         last_rate_milli: sent.count.saturating_mul(1_000_000) / elapsed,
     }
 }
 
-/// What a limit's headers said: left, and how long until the reset.
+/// What a limit's headers said: left, the most there can be (if they said), and how long
+/// until it is all there again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Published {
     pub(crate) remaining: u64,
+    pub(crate) limit: Option<u64>,
     pub(crate) reset_in_ms: u64,
 }
 
@@ -301,10 +293,7 @@ pub(crate) fn observe(settings: &Settings, state: &mut ScopeState, now: u64, sig
         } => {
             let apply = |quota: &mut Quota, published: Option<Published>| {
                 if let Some(p) = published {
-                    *quota = Quota {
-                        remaining: p.remaining.saturating_sub(others),
-                        reset_at: now.saturating_add(p.reset_in_ms),
-                    };
+                    *quota = quota.published(p.remaining, p.limit, p.reset_in_ms, others, now);
                 }
             };
             apply(&mut state.requests, requests);
@@ -336,9 +325,13 @@ pub(crate) fn observe(settings: &Settings, state: &mut ScopeState, now: u64, sig
                 state.probe = Probe::None;
             }
             if let Some(used) = used_tokens {
-                if state.tokens.limits_at(now) {
-                    state.tokens.remaining =
-                        (state.tokens.remaining + charged_tokens).saturating_sub(used);
+                let tokens = &mut state.tokens;
+                *tokens = tokens.at(now);
+                if tokens.limits_at(now) {
+                    let charged = tokens.cost(charged_tokens);
+                    let unused = charged.saturating_sub(used);
+                    tokens.remaining = tokens.remaining.saturating_sub(used - (charged - unused));
+                    tokens.give_back(unused);
                 }
             }
             if succeeded && state.rate.per_sec_milli > 0 {
@@ -370,7 +363,7 @@ fn slower(settings: &Settings, state: &ScopeState, now: u64) -> Rate {
     let current = if old.per_sec_milli > 0 {
         old.per_sec_milli
     } else {
-        let sent = count_sent(state.sent, now);
+        let sent = count_sent(state.sent, now, 1);
         sent.last_rate_milli.max(sent.count.saturating_mul(1_000))
     };
     let per_sec_milli =

@@ -6,14 +6,17 @@ use super::decide::{Published, Signal};
 use crate::hint::{parse_go_duration, parse_rfc3339};
 use crate::window::ceil_millis;
 
-/// What a response said of its scope's limits: requests and tokens left, and when each resets.
+/// What a response said of its scope's limits: requests and tokens left, when each is full
+/// again, and the most each holds.
 ///
 /// Read from OpenAI's (and Azure OpenAI's) `x-ratelimit-remaining-{requests,tokens}` with
-/// `x-ratelimit-reset-{requests,tokens}` (Go durations), Anthropic's
-/// `anthropic-ratelimit-{requests,tokens}-{remaining,reset}` (RFC 3339 instants; the
-/// input-token limit when no `tokens` one is sent), and the IETF fields, `RateLimit:
-/// "name";r=50;t=30` or `RateLimit-Remaining` with `RateLimit-Reset` (seconds), as requests.
-/// A limit is used only when both its remaining count and its reset parse.
+/// `x-ratelimit-reset-{requests,tokens}` (Go durations) and `x-ratelimit-limit-*`,
+/// Anthropic's `anthropic-ratelimit-{requests,tokens}-{remaining,reset,limit}` (RFC 3339
+/// instants; the input-token limit when no `tokens` one is sent), and the IETF fields,
+/// `RateLimit: "name";r=50;t=30` (with `RateLimit-Policy: "name";q=100`) or
+/// `RateLimit-Remaining` with `RateLimit-Reset` (seconds) and `RateLimit-Limit`, as requests.
+/// A limit is used only when both its remaining count and its reset parse; the most it holds
+/// is optional, and lets the gate pace at the rate it refills once it resets.
 ///
 /// ```
 /// use std::time::Duration;
@@ -27,12 +30,15 @@ use crate::window::ceil_millis;
 /// ]);
 /// assert_eq!(limits.requests(), Some((59, Duration::from_secs(1))));
 /// assert_eq!(limits.tokens(), Some((149_000, Duration::from_secs(360))));
+/// assert_eq!(limits.request_limit(), None);
 /// assert!(RateLimits::from_headers([("content-type", "text/plain")]).is_empty());
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RateLimits {
     requests: Option<(u64, Duration)>,
     tokens: Option<(u64, Duration)>,
+    request_limit: Option<u64>,
+    token_limit: Option<u64>,
 }
 
 /// One limit's two halves, as the headers give them.
@@ -40,6 +46,7 @@ pub struct RateLimits {
 struct Halves {
     remaining: Option<u64>,
     reset: Option<Duration>,
+    limit: Option<u64>,
 }
 
 impl Halves {
@@ -70,11 +77,13 @@ impl RateLimits {
                 Field::Ietf => &mut ietf,
                 Field::IetfStructured => {
                     if let Some((remaining, reset)) = parse_ietf_field(value) {
-                        ietf = Halves {
-                            remaining: Some(remaining),
-                            reset: Some(reset),
-                        };
+                        ietf.remaining = Some(remaining);
+                        ietf.reset = Some(reset);
                     }
+                    continue;
+                }
+                Field::IetfPolicy => {
+                    ietf.limit = ietf.limit.or_else(|| parse_ietf_quota(value));
                     continue;
                 }
             };
@@ -83,11 +92,22 @@ impl RateLimits {
                 Half::GoDuration => limit.reset = parse_go_duration(value),
                 Half::Instant => limit.reset = parse_rfc3339(value),
                 Half::Seconds => limit.reset = value.parse().ok().map(Duration::from_secs),
+                Half::Limit => limit.limit = value.parse().ok(),
             }
         }
+        // Each limit, with the most it holds when the same headers said it.
+        let pick = |first: &Halves, second: &Halves| match (first.both(), second.both()) {
+            (Some(both), _) => (Some(both), first.limit),
+            (None, Some(both)) => (Some(both), second.limit),
+            (None, None) => (None, None),
+        };
+        let (requests, request_limit) = pick(&requests, &ietf);
+        let (tokens, token_limit) = pick(&tokens, &input_tokens);
         RateLimits {
-            requests: requests.both().or_else(|| ietf.both()),
-            tokens: tokens.both().or_else(|| input_tokens.both()),
+            requests,
+            tokens,
+            request_limit,
+            token_limit,
         }
     }
 
@@ -107,6 +127,8 @@ impl RateLimits {
         RateLimits {
             requests: None,
             tokens: None,
+            request_limit: None,
+            token_limit: None,
         }
     }
 
@@ -122,6 +144,44 @@ impl RateLimits {
     pub const fn with_tokens(mut self, remaining: u64, reset: Duration) -> Self {
         self.tokens = Some((remaining, reset));
         self
+    }
+
+    /// These limits, where the request limit holds at most `limit` (OpenAI's
+    /// `x-ratelimit-limit-requests`): past its reset, the gate paces requests at the rate
+    /// the limit refills.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::RateLimits;
+    ///
+    /// let limits = RateLimits::new()
+    ///     .with_requests(0, Duration::from_secs(1))
+    ///     .with_request_limit(60);
+    /// assert_eq!(limits.request_limit(), Some(60));
+    /// ```
+    #[must_use]
+    pub const fn with_request_limit(mut self, limit: u64) -> Self {
+        self.request_limit = Some(limit);
+        self
+    }
+
+    /// These limits, where the token limit holds at most `limit`.
+    #[must_use]
+    pub const fn with_token_limit(mut self, limit: u64) -> Self {
+        self.token_limit = Some(limit);
+        self
+    }
+
+    /// The most the request limit holds, if published.
+    #[must_use]
+    pub const fn request_limit(&self) -> Option<u64> {
+        self.request_limit
+    }
+
+    /// The most the token limit holds, if published.
+    #[must_use]
+    pub const fn token_limit(&self) -> Option<u64> {
+        self.token_limit
     }
 
     /// Requests left, and the time until their limit resets.
@@ -142,41 +202,47 @@ impl RateLimits {
         self.requests.is_none() && self.tokens.is_none()
     }
 
-    /// The limits in two words, for the attempt context (which every retried future holds):
-    /// per limit, the count left (up to 2³² − 2) and the milliseconds to its reset (up to
-    /// 49 days), 0 for none.
-    pub(crate) fn pack(&self) -> [u64; 2] {
-        let pack = |limit: Option<(u64, Duration)>| {
-            limit.map_or(0, |(remaining, reset)| {
-                let remaining = remaining.min(u64::from(u32::MAX) - 1) + 1;
-                let reset = ceil_millis(reset).min(u64::from(u32::MAX));
-                remaining << 32 | reset
-            })
+    /// The limits in three words, for the attempt context (which every retried future holds):
+    /// per limit, the count left and the most it holds (each up to 2³² − 2; 0 for none), and
+    /// the milliseconds to each reset (up to 49 days).
+    pub(crate) fn pack(&self) -> [u64; 3] {
+        let count = |n: Option<u64>| n.map_or(0, |n| n.min(u64::from(u32::MAX) - 1) + 1);
+        let reset = |limit: Option<(u64, Duration)>| {
+            limit.map_or(0, |(_, reset)| ceil_millis(reset).min(u64::from(u32::MAX)))
         };
-        [pack(self.requests), pack(self.tokens)]
+        let left = |limit: Option<(u64, Duration)>| count(limit.map(|(remaining, _)| remaining));
+        [
+            left(self.requests) << 32 | count(self.request_limit),
+            left(self.tokens) << 32 | count(self.token_limit),
+            reset(self.requests) << 32 | reset(self.tokens),
+        ]
     }
 
-    /// The limits [`pack`](Self::pack) put in two words.
-    pub(crate) fn unpack(words: [u64; 2]) -> Self {
-        let unpack = |word: u64| {
-            (word != 0).then(|| ((word >> 32) - 1, Duration::from_millis(word & 0xFFFF_FFFF)))
+    /// The limits [`pack`](Self::pack) put in three words.
+    pub(crate) fn unpack(words: [u64; 3]) -> Self {
+        let count = |half: u64| half.checked_sub(1);
+        let limit = |word: u64, reset: u64| {
+            count(word >> 32).map(|remaining| (remaining, Duration::from_millis(reset)))
         };
         RateLimits {
-            requests: unpack(words[0]),
-            tokens: unpack(words[1]),
+            requests: limit(words[0], words[2] >> 32),
+            tokens: limit(words[1], words[2] & 0xFFFF_FFFF),
+            request_limit: count(words[0] & 0xFFFF_FFFF),
+            token_limit: count(words[1] & 0xFFFF_FFFF),
         }
     }
 
     pub(super) fn signal(&self, others_in_flight: u64) -> Signal {
-        let published = |limit: Option<(u64, Duration)>| {
+        let published = |limit: Option<(u64, Duration)>, most: Option<u64>| {
             limit.map(|(remaining, reset)| Published {
                 remaining,
+                limit: most,
                 reset_in_ms: ceil_millis(reset),
             })
         };
         Signal::Published {
-            requests: published(self.requests),
-            tokens: published(self.tokens),
+            requests: published(self.requests, self.request_limit),
+            tokens: published(self.tokens, self.token_limit),
             others_in_flight,
         }
     }
@@ -189,6 +255,7 @@ enum Field {
     InputTokens,
     Ietf,
     IetfStructured,
+    IetfPolicy,
 }
 
 #[derive(Clone, Copy)]
@@ -197,10 +264,31 @@ enum Half {
     GoDuration,
     Instant,
     Seconds,
+    Limit,
 }
 
 /// The headers read, with the limit and the half each gives.
-const FIELDS: [(&str, Field, Half); 13] = [
+const FIELDS: [(&str, Field, Half); 20] = [
+    ("x-ratelimit-limit-requests", Field::Requests, Half::Limit),
+    ("x-ratelimit-limit-tokens", Field::Tokens, Half::Limit),
+    (
+        "anthropic-ratelimit-requests-limit",
+        Field::Requests,
+        Half::Limit,
+    ),
+    (
+        "anthropic-ratelimit-tokens-limit",
+        Field::Tokens,
+        Half::Limit,
+    ),
+    (
+        "anthropic-ratelimit-input-tokens-limit",
+        Field::InputTokens,
+        Half::Limit,
+    ),
+    ("ratelimit-limit", Field::Ietf, Half::Limit),
+    // `RateLimit-Policy: "name";q=100;w=60`: the quota; the half here is not used.
+    ("ratelimit-policy", Field::IetfPolicy, Half::Limit),
     (
         "x-ratelimit-remaining-requests",
         Field::Requests,
@@ -248,6 +336,16 @@ const FIELDS: [(&str, Field, Half); 13] = [
     // `RateLimit: "name";r=50;t=30` carries both halves; the half here is not used.
     ("ratelimit", Field::IetfStructured, Half::Count),
 ];
+
+/// The quota `q` of the first policy item of an IETF `RateLimit-Policy` field
+/// (`"default";q=100;w=60`).
+fn parse_ietf_quota(value: &str) -> Option<u64> {
+    let item = value.split(',').next()?;
+    item.split(';').skip(1).find_map(|param| {
+        let (name, quota) = param.trim().split_once('=')?;
+        (name == "q").then(|| quota.trim().parse().ok())?
+    })
+}
 
 /// The first policy item of an IETF `RateLimit` field (`"default";r=50;t=30`): its remaining
 /// quota `r` and seconds to reset `t`.

@@ -16,19 +16,23 @@ use crate::Clock;
 
 mod decide;
 mod keyed;
+mod lend;
 mod limits;
-#[cfg(test)]
+#[cfg(all(test, retry_loom))]
+mod loom_tests;
+mod quota;
+#[cfg(all(test, not(retry_loom)))]
 mod tests;
 
 pub use self::decide::AdmissionWait;
 use self::decide::{Admission, ScopeState, Settings, Signal};
 pub use self::keyed::KeyedGates;
+use self::lend::{Room, Taken};
 pub use self::limits::RateLimits;
 
 /// Where a scope's state lives: every decision reads it, decides, and writes it back as one
-/// atomic step. `decide` may be called more than once, each time on a fresh copy of the
-/// stored state (a store that retries a lost compare-and-swap); the last call's state is the
-/// one kept.
+/// atomic step, `decide` running once while the store holds the scope (the gate hands room to
+/// its lock-free path inside that step).
 pub(crate) trait ScopeStore {
     fn update(&self, decide: &mut dyn FnMut(&mut ScopeState));
 }
@@ -85,6 +89,9 @@ pub struct AdmissionGate {
     /// Whether the state has a learnt rate (which every success raises), as of its latest
     /// update.
     learning: AtomicBool,
+    /// The room the state lent at its latest update (see [`lend`]): while some is left, an
+    /// attempt goes on an atomic subtraction or two, with no clock and no lock.
+    room: Room<AtomicU64>,
 }
 
 impl AdmissionGate {
@@ -104,6 +111,10 @@ impl AdmissionGate {
             state: Mutex::new(ScopeState::EMPTY),
             in_flight: AtomicU64::new(0),
             learning: AtomicBool::new(false),
+            room: Room {
+                requests: AtomicU64::new(0),
+                tokens: AtomicU64::new(0),
+            },
         }
     }
 
@@ -147,21 +158,23 @@ impl AdmissionGate {
     /// counted), or says how long it must wait at least, and why. An admitted attempt must
     /// report its end through the [`Admitted`] it gets (dropping it reports a failure).
     pub fn try_admit(&self, tokens: u64) -> Result<Admitted<'_>, NotYet> {
+        // The room lent by the state first; a request's room taken without its tokens goes
+        // back to the state, with the lock.
+        let returned = match self.room.take(tokens) {
+            Taken::All => return Ok(self.admitted(false, tokens)),
+            Taken::RequestOnly => 1,
+            Taken::Nothing => 0,
+        };
         let now = self.time.now_ms();
         let mut decision = Admission::Wait {
             ms: 0,
             why: AdmissionWait::Cooldown,
         };
-        self.update(&mut |state| {
+        self.update(now, returned, &mut |state| {
             decision = decide::admit(&self.settings, state, now, tokens);
         });
         match decision {
-            Admission::Go { probe } => Ok(Admitted {
-                gate: self.count_in(),
-                probe,
-                tokens,
-                ended: false,
-            }),
+            Admission::Go { probe } => Ok(self.admitted(probe, tokens)),
             Admission::Wait { ms, why } => Err(NotYet {
                 wait: Duration::from_millis(ms),
                 reason: why,
@@ -196,20 +209,28 @@ impl AdmissionGate {
 
     fn observe(&self, signal: Signal) {
         let now = self.time.now_ms();
-        self.update(&mut |state| decide::observe(&self.settings, state, now, signal));
+        self.update(now, 0, &mut |state| {
+            decide::observe(&self.settings, state, now, signal);
+        });
     }
 
-    /// One decision on the stored state, and what it leaves to read without the lock.
-    fn update(&self, decide: &mut dyn FnMut(&mut ScopeState)) {
+    /// One decision on the stored state at `now`: the room lent takes part in it (what is
+    /// left of it, and `returned` requests, go back first), and it lends room anew after.
+    fn update(&self, now: u64, returned: u64, decide: &mut dyn FnMut(&mut ScopeState)) {
         self.state.update(&mut |state| {
-            decide(state);
+            self.room.decide_on(state, now, returned, &mut *decide);
             self.learning.store(state.rate.per_sec_milli > 0, Relaxed);
         });
     }
 
-    fn count_in(&self) -> &Self {
+    fn admitted(&self, probe: bool, tokens: u64) -> Admitted<'_> {
         self.in_flight.fetch_add(1, Relaxed);
-        self
+        Admitted {
+            gate: self,
+            probe,
+            tokens,
+            ended: false,
+        }
     }
 
     fn ended(&self, succeeded: bool, probe: bool, charged_tokens: u64, used_tokens: Option<u64>) {

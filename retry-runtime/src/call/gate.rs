@@ -134,8 +134,9 @@ where
         if let Some(limits) = self.ctx.take_published() {
             admitted.gate().published(&limits);
         }
+        let used_tokens = self.ctx.take_used_tokens();
         let Some(error) = outcome.error() else {
-            admitted.succeeded(None);
+            admitted.succeeded(used_tokens);
             return;
         };
         let gate = admitted.gate();

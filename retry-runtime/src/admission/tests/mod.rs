@@ -1,15 +1,14 @@
-//! The gate's decisions on hand-picked cases and on random sequences, and the probe hand-off
-//! under threads.
-
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::Barrier;
-use std::time::Duration;
+//! The gate's decisions on hand-picked cases and on random sequences; the gate itself under
+//! threads (`gate`); the limits read from headers (`limits`).
 
 use proptest::prelude::*;
 
+mod gate;
+mod limits;
+mod quota;
+
 use super::decide::{self, Admission, Published, ScopeState, Settings, Signal};
 use super::*;
-use crate::testing::TestClock;
 
 const S: &Settings = &Settings::DEFAULT;
 
@@ -159,6 +158,7 @@ fn published_requests_count_the_others_in_flight() {
         10,
         Signal::Published {
             requests: Some(Published {
+                limit: None,
                 remaining: 5,
                 reset_in_ms: 1_000,
             }),
@@ -190,6 +190,7 @@ fn tokens_are_charged_up_front_and_settled_by_the_usage() {
         Signal::Published {
             requests: None,
             tokens: Some(Published {
+                limit: None,
                 remaining: 1_000,
                 reset_in_ms: 60_000,
             }),
@@ -273,6 +274,7 @@ fn published_limits_replace_the_learnt_rate_while_they_hold() {
         0,
         Signal::Published {
             requests: Some(Published {
+                limit: None,
                 remaining: 50,
                 reset_in_ms: 1_000,
             }),
@@ -347,7 +349,7 @@ proptest! {
                 }
                 Step::Publish { remaining, reset_in_ms } => {
                     state = observe(S, state, now, Signal::Published {
-                        requests: Some(Published { remaining, reset_in_ms }),
+                        requests: Some(Published { remaining, limit: None, reset_in_ms }),
                         tokens: None,
                         others_in_flight: 0,
                     });
@@ -362,168 +364,6 @@ proptest! {
             }
         }
     }
-}
-
-// ===== the gate =====
-
-#[test]
-fn one_probe_at_a_time_under_eight_threads() {
-    static CLOCK: TestClock = TestClock::new();
-    static GATE: AdmissionGate = AdmissionGate::new().clock(&CLOCK);
-    GATE.rate_limited(Some(Duration::from_secs(1)));
-    CLOCK.advance(Duration::from_secs(1));
-    let (probes, refused) = (AtomicUsize::new(0), AtomicUsize::new(0));
-    let start = Barrier::new(8);
-    std::thread::scope(|scope| {
-        for _ in 0..8 {
-            scope.spawn(|| {
-                start.wait();
-                for _ in 0..1_000 {
-                    match GATE.try_admit(0) {
-                        Ok(admitted) => {
-                            assert!(admitted.is_probe(), "only the probe goes");
-                            assert_eq!(probes.fetch_add(1, SeqCst), 0, "a second probe");
-                            // Holds it: the clock stands still, so no timeout frees another.
-                            std::mem::forget(admitted);
-                        }
-                        Err(not_yet) => {
-                            assert_eq!(not_yet.reason(), AdmissionWait::Probe);
-                            refused.fetch_add(1, SeqCst);
-                        }
-                    }
-                }
-            });
-        }
-    });
-    assert_eq!(probes.load(SeqCst), 1);
-    assert_eq!(refused.load(SeqCst), 7_999);
-}
-
-#[test]
-fn a_gate_counts_the_others_in_flight_when_limits_are_published() {
-    let gate = AdmissionGate::new();
-    let (first, second, third) = (
-        gate.try_admit(0).unwrap(),
-        gate.try_admit(0).unwrap(),
-        gate.try_admit(0).unwrap(),
-    );
-    // The first's response: 3 left as the provider counted it; two others still out.
-    gate.published(&RateLimits::from_headers([
-        ("x-ratelimit-remaining-requests", "3"),
-        ("x-ratelimit-reset-requests", "1m"),
-    ]));
-    first.succeeded(None);
-    let fourth = gate.try_admit(0).expect("the one left");
-    assert_eq!(
-        gate.try_admit(0).unwrap_err().reason(),
-        AdmissionWait::Requests
-    );
-    for admitted in [second, third, fourth] {
-        admitted.succeeded(None);
-    }
-}
-
-#[test]
-fn a_request_scoped_failure_leaves_the_scope_open() {
-    let gate = AdmissionGate::new();
-    // A 429 about the request (context too long): the caller reports a failure, no throttle.
-    gate.try_admit(0).unwrap().failed();
-    for _ in 0..10 {
-        gate.try_admit(0)
-            .expect("the scope is open")
-            .succeeded(None);
-    }
-}
-
-#[test]
-fn a_dropped_admission_counts_as_ended() {
-    static CLOCK: TestClock = TestClock::new();
-    let gate = AdmissionGate::new().clock(&CLOCK);
-    gate.rate_limited(Some(Duration::ZERO));
-    drop(gate.try_admit(0).expect("the probe"));
-    CLOCK.advance(Duration::from_secs(10)); // room at the learnt rate
-    assert!(!gate.try_admit(0).unwrap().is_probe(), "the probe ended");
-}
-
-#[test]
-fn headers_of_each_provider_read_as_limits() {
-    let anthropic = RateLimits::from_headers([
-        ("Anthropic-RateLimit-Requests-Remaining", "49"),
-        ("anthropic-ratelimit-requests-reset", "2999-01-01T00:00:00Z"),
-        ("anthropic-ratelimit-input-tokens-remaining", "20000"),
-        (
-            "anthropic-ratelimit-input-tokens-reset",
-            "2999-01-01T00:00:00Z",
-        ),
-    ]);
-    assert_eq!(anthropic.requests().map(|(n, _)| n), Some(49));
-    assert_eq!(anthropic.tokens().map(|(n, _)| n), Some(20_000));
-    let ietf = RateLimits::from_headers([("RateLimit", "\"default\";r=7;t=30")]);
-    assert_eq!(ietf.requests(), Some((7, Duration::from_secs(30))));
-    let older = RateLimits::from_headers([("ratelimit-remaining", "3"), ("ratelimit-reset", "2")]);
-    assert_eq!(older.requests(), Some((3, Duration::from_secs(2))));
-    let half = RateLimits::from_headers([("x-ratelimit-remaining-requests", "3")]);
-    assert!(half.is_empty(), "a count without its reset limits nothing");
-    let garbage = RateLimits::from_headers([
-        ("x-ratelimit-remaining-requests", "-1"),
-        ("x-ratelimit-reset-requests", "soon"),
-        ("RateLimit", ";;;r=;t"),
-    ]);
-    assert!(garbage.is_empty());
-}
-
-#[test]
-fn keyed_gates_keep_scopes_apart_and_bounded() {
-    static CLOCK: TestClock = TestClock::new();
-    static PER_KEY: KeyedGates<u32> =
-        KeyedGates::new(AdmissionGate::new().named("per key").clock(&CLOCK))
-            .max_keys(16)
-            .idle_after(Duration::ZERO);
-    PER_KEY
-        .for_key(&1)
-        .rate_limited(Some(Duration::from_secs(5)));
-    assert_eq!(
-        PER_KEY.for_key(&1).try_admit(0).unwrap_err().reason(),
-        AdmissionWait::Cooldown
-    );
-    assert!(PER_KEY.for_key(&2).try_admit(0).is_ok(), "another scope");
-    assert_eq!(PER_KEY.for_key(&2).name(), "per key");
-    for key in 0..100 {
-        drop(PER_KEY.for_key(&key));
-        assert!(PER_KEY.len() <= 16);
-    }
-    // Idle keys are kept at least the longest cooldown: a cooling scope is not forgotten.
-    assert!(format!("{PER_KEY:?}").contains("idle_after: 120s"));
-}
-
-#[test]
-fn limits_pack_into_two_words_and_back() {
-    let limits = RateLimits::from_headers([
-        ("x-ratelimit-remaining-requests", "0"),
-        ("x-ratelimit-reset-requests", "1.5s"),
-        ("x-ratelimit-remaining-tokens", "150000000"),
-        ("x-ratelimit-reset-tokens", "6m0s"),
-    ]);
-    assert_eq!(RateLimits::unpack(limits.pack()), limits);
-    let only_tokens = RateLimits::from_headers([
-        ("x-ratelimit-remaining-tokens", "7"),
-        ("x-ratelimit-reset-tokens", "1ms"),
-    ]);
-    assert_eq!(RateLimits::unpack(only_tokens.pack()), only_tokens);
-    let huge = RateLimits::from_headers([
-        ("ratelimit-remaining", "99999999999"),
-        ("ratelimit-reset", "99999999"),
-    ]);
-    let back = RateLimits::unpack(huge.pack());
-    assert_eq!(
-        back.requests().unwrap().0,
-        u64::from(u32::MAX) - 1,
-        "the count saturates"
-    );
-    assert_eq!(
-        back.requests().unwrap().1,
-        Duration::from_millis(u64::from(u32::MAX))
-    );
 }
 
 #[test]

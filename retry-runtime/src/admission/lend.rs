@@ -1,0 +1,148 @@
+//! Room the scope's state lends to the gate's lock-free path: attempts (and tokens) that may
+//! go with no look at the clock and no lock, because nothing but a signal can take that room
+//! away. A cooldown only ends, a quota only refills and a probe only resolves as time passes;
+//! so what may go now may go later, until the next signal, and every signal takes the unused
+//! room back first. [`lend`] and [`reclaim`] are pure functions of (state, room, now), like
+//! [`super::decide`]'s; [`Room`] is where the gate keeps what was lent.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::decide::{count_sent, Quota, ScopeState};
+
+/// As good as no limit: room lent while the scope knows no limit. Far from overflowing when
+/// added to.
+pub(crate) const UNLIMITED: u64 = 1 << 62;
+
+/// Room lent out of the state: attempts, and tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Lent {
+    pub(crate) requests: u64,
+    pub(crate) tokens: u64,
+}
+
+impl Lent {
+    pub(crate) const NONE: Lent = Lent {
+        requests: 0,
+        tokens: 0,
+    };
+}
+
+/// The room `state` may lend at `now`, taken out of its quotas (and recorded in `state.lent`).
+/// Nothing while a cooldown, a probe or the learnt rate decides each attempt.
+pub(crate) fn lend(state: &mut ScopeState, now: u64) -> Lent {
+    let published = state.requests.limits_at(now) || state.tokens.limits_at(now);
+    let paced = state.rate.per_sec_milli > 0 && !published;
+    let lent = if now < state.cooldown_until || state.probe.is_pending() || paced {
+        Lent::NONE
+    } else {
+        let take = |quota: &mut Quota| {
+            *quota = quota.at(now);
+            if quota.limits_at(now) {
+                core::mem::take(&mut quota.remaining).min(UNLIMITED - 1)
+            } else {
+                UNLIMITED
+            }
+        };
+        Lent {
+            requests: take(&mut state.requests),
+            tokens: take(&mut state.tokens),
+        }
+    };
+    state.lent = lent;
+    lent
+}
+
+/// Takes back the room `state` lent, of which `unused` is left: what came out of a quota goes
+/// back into it, and what was used counts as sent at `now`.
+pub(crate) fn reclaim(state: &mut ScopeState, unused: Lent, now: u64) {
+    let lent = core::mem::take(&mut state.lent);
+    let used = lent.requests.saturating_sub(unused.requests);
+    if used > 0 {
+        state.sent = count_sent(state.sent, now, used);
+    }
+    if lent.requests != UNLIMITED {
+        state.requests.give_back(unused.requests);
+    }
+    if lent.tokens != UNLIMITED {
+        state.tokens.give_back(unused.tokens);
+    }
+}
+
+/// Where the gate keeps the room lent: an atomic (a `loom` one in the model checks).
+pub(crate) trait RoomCell {
+    /// Takes `n` if that much is left.
+    fn take(&self, n: u64) -> bool;
+    /// Takes all that is left.
+    fn take_all(&self) -> u64;
+    fn put(&self, n: u64);
+}
+
+/// Release and acquire: an attempt that gets room happens after the decision that lent it.
+impl RoomCell for AtomicU64 {
+    fn take(&self, n: u64) -> bool {
+        self.fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+            left.checked_sub(n)
+        })
+        .is_ok()
+    }
+
+    fn take_all(&self) -> u64 {
+        self.swap(0, Ordering::AcqRel)
+    }
+
+    fn put(&self, n: u64) {
+        self.store(n, Ordering::Release);
+    }
+}
+
+/// The room lent to the lock-free path: requests, and tokens.
+#[derive(Debug, Default)]
+pub(crate) struct Room<C> {
+    pub(crate) requests: C,
+    pub(crate) tokens: C,
+}
+
+/// What an attempt took of the room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Taken {
+    /// A request's room and its tokens: it goes.
+    All,
+    /// A request's room but not its tokens: the request goes back to the state.
+    RequestOnly,
+    Nothing,
+}
+
+impl<C: RoomCell> Room<C> {
+    /// The room for one attempt costing `tokens`.
+    pub(crate) fn take(&self, tokens: u64) -> Taken {
+        if !self.requests.take(1) {
+            Taken::Nothing
+        } else if tokens == 0 || self.tokens.take(tokens) {
+            Taken::All
+        } else {
+            Taken::RequestOnly
+        }
+    }
+
+    /// One decision on `state` at `now`, inside the store's step: what is left of the room
+    /// (and the request an attempt `returned`) goes back to the state first, and the state
+    /// lends anew after.
+    pub(crate) fn decide_on(
+        &self,
+        state: &mut ScopeState,
+        now: u64,
+        returned: u64,
+        decide: impl FnOnce(&mut ScopeState),
+    ) {
+        let unused = Lent {
+            requests: self.requests.take_all() + returned,
+            tokens: self.tokens.take_all(),
+        };
+        reclaim(state, unused, now);
+        decide(state);
+        let lent = lend(state, now);
+        // Tokens first: an attempt that finds a request's room finds its tokens' too.
+        self.tokens.put(lent.tokens);
+        self.requests.put(lent.requests);
+    }
+}
