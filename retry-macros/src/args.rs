@@ -48,6 +48,8 @@ pub(crate) struct RetryArgs {
     pub(crate) circuit_breaker: Option<Arg<Expr>>,
     pub(crate) budget: Option<Arg<Expr>>,
     pub(crate) admission: Option<Arg<Expr>>,
+    // Evaluated once per call, in the function's scope: what the gate charges.
+    pub(crate) expected_tokens: Option<Arg<Expr>>,
     pub(crate) fallback: Option<Arg<Path>>,
     pub(crate) fallback_on: Option<Arg<Vec<Ident>>>,
     pub(crate) krate: Option<Arg<Path>>,
@@ -97,6 +99,7 @@ struct Slots {
     circuit_breaker: Slot<Expr>,
     budget: Slot<Expr>,
     admission: Slot<Expr>,
+    expected_tokens: Slot<Expr>,
     fallback: Slot<Path>,
     fallback_on: Slot<Vec<Ident>>,
     krate: Slot<Path>,
@@ -115,6 +118,7 @@ impl RetryArgs {
             circuit_breaker: Slot::new(),
             budget: Slot::new(),
             admission: Slot::new(),
+            expected_tokens: Slot::new(),
             fallback: Slot::new(),
             fallback_on: Slot::new(),
             krate: Slot::new(),
@@ -141,6 +145,7 @@ impl RetryArgs {
             circuit_breaker: slots.circuit_breaker.get(),
             budget: slots.budget.get(),
             admission: slots.admission.get(),
+            expected_tokens: slots.expected_tokens.get(),
             fallback: slots.fallback.get(),
             fallback_on: slots.fallback_on.get(),
             krate: slots.krate.get(),
@@ -264,6 +269,8 @@ fn parse_argument(cx: &Ctxt, slots: &mut Slots, input: ParseStream) -> syn::Resu
         kw::BUDGET => slots.budget.set(cx, key, Some(expr)),
         // admission = OPENAI_GATE, admission = PER_MODEL.for_key(model)
         kw::ADMISSION => slots.admission.set(cx, key, Some(expr)),
+        // expected_tokens = prompt.len() / 4 + 512
+        kw::EXPECTED_TOKENS => slots.expected_tokens.set(cx, key, Some(expr)),
         // fallback = ask_claude, fallback = Self::ask_claude
         kw::FALLBACK => slots.fallback.set(cx, key, fallback(cx, &expr)),
         // fallback_on = [Overloaded, Server]

@@ -12,6 +12,7 @@ pub(crate) const MAX_RETRY_AFTER: &str = "max_retry_after";
 pub(crate) const CIRCUIT_BREAKER: &str = "circuit_breaker";
 pub(crate) const BUDGET: &str = "budget";
 pub(crate) const ADMISSION: &str = "admission";
+pub(crate) const EXPECTED_TOKENS: &str = "expected_tokens";
 pub(crate) const FALLBACK: &str = "fallback";
 pub(crate) const FALLBACK_ON: &str = "fallback_on";
 pub(crate) const CRATE: &str = "crate";
@@ -28,6 +29,10 @@ pub(crate) const KEYS: &[(&str, &str)] = &[
     (CIRCUIT_BREAKER, "circuit_breaker = OPENAI_BREAKER"),
     (BUDGET, "budget = RETRY_BUDGET"),
     (ADMISSION, "admission = OPENAI_GATE"),
+    (
+        EXPECTED_TOKENS,
+        "expected_tokens = prompt_tokens + max_tokens",
+    ),
     (FALLBACK, "fallback = ask_claude"),
     (FALLBACK_ON, "fallback_on = [Overloaded, Server]"),
     (CRATE, "crate = ::retry_runtime"),

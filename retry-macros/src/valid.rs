@@ -30,6 +30,13 @@ impl RetryArgs {
                 "`fallback_on` needs a `fallback = path` to fall back to",
             );
         }
+        // expected_tokens = .. without admission = ..
+        if let (Some(tokens), None) = (&self.expected_tokens, &self.admission) {
+            cx.error_at(
+                tokens.key.span(),
+                "`expected_tokens` needs an `admission = GATE` to charge them to",
+            );
+        }
         // attempt_timeout = 30s on a sync fn
         if let Some(timeout) = &self.attempt_timeout {
             if !func.is_async() {

@@ -114,7 +114,7 @@ pub mod __private {
         as_breaker, as_budget, AsBreaker, AsBudget, Attempting, Call, CircuitOpenInto, RetryResult,
         Sleeping, Step, TimeoutInto,
     };
-    pub use crate::call::{as_gate, AsGate, NotAdmittedInto};
+    pub use crate::call::{as_gate, token_cost, AsGate, NotAdmittedInto, TokenCost};
     pub use crate::stats::Counters;
     pub use crate::{ClassSet, Elapsed, ErrorClass, Jitter, RetryPolicy, Wait};
     pub use core::clone::Clone;

@@ -148,3 +148,43 @@ async fn the_next_call_waits_out_the_scopes_cooldown_and_goes_as_its_probe() {
         assert_eq!(not_yet.reason(), AdmissionWait::Rate);
     }
 }
+
+// ===== tokens charged up front, settled by the usage =====
+
+static TOKENS: AdmissionGate = AdmissionGate::new().named("tokens");
+static TOKEN_CALLS: Counter = Counter::new();
+
+/// A completion of a prompt of `prompt_tokens` that may write `max_tokens`: the gate charges
+/// both up front; the response says it used `used`.
+#[retry(
+    max_attempts = 1,
+    admission = TOKENS,
+    expected_tokens = prompt_tokens + max_tokens,
+    deadline = 5s
+)]
+fn complete(prompt_tokens: u32, max_tokens: u32, used: u64) -> Result<u64, LlmError> {
+    TOKEN_CALLS.next();
+    assert!(used <= u64::from(prompt_tokens + max_tokens));
+    retry_runtime::report_token_usage(used);
+    Ok(used)
+}
+
+#[test]
+fn a_call_states_its_tokens_and_the_gate_settles_them_by_the_usage() {
+    let clock = retry_runtime::testing::record_sleeps();
+    // 1,000 tokens left for a minute, as a response said.
+    let first = TOKENS.try_admit(0).unwrap();
+    TOKENS.published(&RateLimits::new().with_tokens(1_000, Duration::from_secs(60)));
+    first.succeeded(None);
+    // 600 charged, 100 used: 900 left.
+    assert_eq!(complete(100, 500, 100), Ok(100));
+    // 600 charged again, and all used: 300 left.
+    assert_eq!(complete(100, 500, 600), Ok(600));
+    // 600 more cannot go before the minute is out, past the call's deadline: not made.
+    let refused = complete(100, 500, 1);
+    assert_eq!(refused, Err(LlmError::NotAdmitted(AdmissionWait::Tokens)));
+    assert_eq!(TOKEN_CALLS.get(), 2, "the third was never sent");
+    assert!(clock.sleeps().is_empty(), "no sleeping to the deadline");
+    // A small one still fits.
+    assert_eq!(complete(100, 100, 150), Ok(150));
+}

@@ -155,15 +155,17 @@ pub(super) fn expand(args: &RetryArgs, func: RetryFn, rt: &Runtime) -> TokenStre
 //             fallback = backup)]
 //
 // Output (before the call starts; evaluated once per call, in the function's
-// scope, borrowed so that a field or a guard works as well as a `static`):
+// scope, borrowed so that a field or a guard works as well as a `static`; with
+// `expected_tokens = EXPR`, its count too):
 //     let __retry_gate = &(GATE);
+//     let __retry_tokens = token_cost(EXPR);
 //     let __retry_breaker = &(BREAKER);
 //     let __retry_budget = &(BUDGETS.for_key(user));
 //
 // Output (the attempt, when there is a gate: it waits there for room, as long
 // as the deadline allows, and the call gets its error built from `NotYet`
 // otherwise; `pass_gate_async(..).await` in an async fn):
-//     match Call::pass_gate(&mut __retry_call, as_gate(__retry_gate)) {
+//     match Call::pass_gate(&mut __retry_call, as_gate(__retry_gate), __retry_tokens) {
 //         Ok(__retry_admitted) => {
 //             let __retry_outcome = <the attempt, behind the breaker if any>;
 //             Call::leave_gate(&mut __retry_call, __retry_admitted, &__retry_outcome);
@@ -196,6 +198,8 @@ pub(super) fn expand(args: &RetryArgs, func: RetryFn, rt: &Runtime) -> TokenStre
 struct Shared<'a> {
     lets: TokenStream,
     gate: Option<(Use, Ident)>,
+    /// What the gate charges each attempt: `expected_tokens`, or 0.
+    tokens: TokenStream,
     breaker: Option<(Use, Ident)>,
     budget: Option<(Use, Ident)>,
     fallback: Option<&'a syn::Path>,
@@ -216,9 +220,23 @@ impl<'a> Shared<'a> {
         let gate = bind(&args.admission, "__retry_gate");
         let breaker = bind(&args.circuit_breaker, "__retry_breaker");
         let budget = bind(&args.budget, "__retry_budget");
+        let tokens = match &args.expected_tokens {
+            Some(arg) => {
+                let at = Use::new(rt, arg.key.span());
+                let (local, p, expr) = (
+                    Ident::new("__retry_tokens", at.span),
+                    &at.private,
+                    &arg.value,
+                );
+                lets.extend(quote_spanned!(at.span=> let #local = #p::token_cost(#expr);));
+                local.into_token_stream()
+            }
+            None => quote!(0),
+        };
         Shared {
             lets,
             gate,
+            tokens,
             breaker,
             budget,
             fallback: args.fallback.as_ref().map(|arg| &arg.value),
@@ -241,9 +259,10 @@ impl<'a> Shared<'a> {
         } else {
             ("pass_gate", None)
         };
+        let tokens = &self.tokens;
         let pass = at.method(
             method,
-            &quote_spanned!(at.span=> #p::as_gate(#gate)),
+            &quote_spanned!(at.span=> #p::as_gate(#gate), #tokens),
             awaited,
         );
         let leave = calls.at_ret.method(

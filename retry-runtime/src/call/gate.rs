@@ -53,6 +53,34 @@ pub fn as_gate<G: AsGate + ?Sized>(gate: &G) -> &AdmissionGate {
     gate.as_gate()
 }
 
+/// What `expected_tokens = EXPR` may be: an unsigned integer.
+#[diagnostic::on_unimplemented(
+    message = "`expected_tokens` takes an unsigned integer (`u64`, `u32`, `usize`), not `{Self}`",
+    label = "not an unsigned integer"
+)]
+pub trait TokenCost {
+    /// The count, as the gate takes it (saturated to `u64::MAX`).
+    fn token_cost(self) -> u64;
+}
+
+macro_rules! token_cost_of_unsigned {
+    ($($t:ty),*) => {$(
+        impl TokenCost for $t {
+            fn token_cost(self) -> u64 {
+                u64::try_from(self).unwrap_or(u64::MAX)
+            }
+        }
+    )*};
+}
+
+token_cost_of_unsigned!(u8, u16, u32, u64, usize, u128);
+
+/// The count behind `expected_tokens = EXPR`.
+#[inline]
+pub fn token_cost<T: TokenCost>(tokens: T) -> u64 {
+    tokens.token_cost()
+}
+
 /// The gate's answer, as the call takes it.
 enum Asked<'g, R> {
     Admitted(Admitted<'g>),
@@ -64,13 +92,17 @@ impl<R: RetryResult> Call<'_, R>
 where
     R::Err: Classify + NotAdmittedInto,
 {
-    /// Waits (blocking) at the gate until it admits the next attempt. When the deadline would
-    /// come first, or the gate asks a longer wait than the policy's `max_retry_after`, the
-    /// attempt is not made: the call gets the error built from [`NotYet`] at once, and gives
-    /// up on it.
-    pub fn pass_gate<'g>(&mut self, gate: &'g AdmissionGate) -> Result<Admitted<'g>, R> {
+    /// Waits (blocking) at the gate until it admits the next attempt, expected to cost
+    /// `tokens` (0 when not counted). When the deadline would come first, or the gate asks a
+    /// longer wait than the policy's `max_retry_after`, the attempt is not made: the call gets
+    /// the error built from [`NotYet`] at once, and gives up on it.
+    pub fn pass_gate<'g>(
+        &mut self,
+        gate: &'g AdmissionGate,
+        tokens: u64,
+    ) -> Result<Admitted<'g>, R> {
         loop {
-            match self.ask(gate) {
+            match self.ask(gate, tokens) {
                 Asked::Admitted(admitted) => return Ok(admitted),
                 Asked::Wait(wait) => self.sleep(wait),
                 Asked::Refused(refused) => return Err(refused),
@@ -83,9 +115,10 @@ where
     pub async fn pass_gate_async<'g>(
         &mut self,
         gate: &'g AdmissionGate,
+        tokens: u64,
     ) -> Result<Admitted<'g>, R> {
         loop {
-            match self.ask(gate) {
+            match self.ask(gate, tokens) {
                 Asked::Admitted(admitted) => return Ok(admitted),
                 Asked::Wait(wait) => self.sleep_async(wait).await,
                 Asked::Refused(refused) => return Err(refused),
@@ -95,15 +128,19 @@ where
 
     /// Without the `tokio` feature there is no timer for async waits.
     #[cfg(not(feature = "tokio"))]
-    pub async fn pass_gate_async<'g>(&mut self, gate: &'g AdmissionGate) -> Result<Admitted<'g>, R>
+    pub async fn pass_gate_async<'g>(
+        &mut self,
+        gate: &'g AdmissionGate,
+        tokens: u64,
+    ) -> Result<Admitted<'g>, R>
     where
         R: crate::__private::TokioFeatureRequired,
     {
-        self.pass_gate(gate)
+        self.pass_gate(gate, tokens)
     }
 
-    fn ask<'g>(&mut self, gate: &'g AdmissionGate) -> Asked<'g, R> {
-        match gate.try_admit(0) {
+    fn ask<'g>(&mut self, gate: &'g AdmissionGate, tokens: u64) -> Asked<'g, R> {
+        match gate.try_admit(tokens) {
             Ok(admitted) => Asked::Admitted(admitted),
             Err(not_yet) => {
                 let wait = not_yet.wait();

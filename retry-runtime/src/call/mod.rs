@@ -40,7 +40,7 @@ mod shared;
 #[cfg(feature = "tokio")]
 pub use attempt::TimedAttempting;
 pub use attempt::{Attempting, Sleeping};
-pub use gate::{as_gate, AsGate, NotAdmittedInto};
+pub use gate::{as_gate, token_cost, AsGate, NotAdmittedInto, TokenCost};
 pub use shared::{as_breaker, as_budget, AsBreaker, AsBudget, CircuitOpenInto};
 
 /// The result type of a retried function: `Result<T, E>`, under any alias.

@@ -165,7 +165,7 @@ impl RetryPolicy {
     {
         let mut call = Call::borrowed(self);
         loop {
-            let outcome = match call.pass_gate(gate) {
+            let outcome = match call.pass_gate(gate, 0) {
                 Ok(admitted) => {
                     let outcome = call.run(&mut op);
                     call.leave_gate(admitted, &outcome);
@@ -195,7 +195,7 @@ impl RetryPolicy {
     {
         let mut call = Call::borrowed(self);
         loop {
-            let outcome = match call.pass_gate_async(gate).await {
+            let outcome = match call.pass_gate_async(gate, 0).await {
                 Ok(admitted) => {
                     let outcome = call.run_async(op()).await;
                     call.leave_gate(admitted, &outcome);
