@@ -46,9 +46,12 @@
 //!    even if the first response never reached the client (slow, cut, disconnected). A request
 //!    whose key is being worked on right now gets a 409. Only billed responses are stored.
 //! 3. **Outage** ([`MockLlm::set_outage`]): while on, every other request gets the outage fault.
-//! 4. **Capacity** ([`MockLlmBuilder::capacity`]): a GCRA limiter; a request over it gets a
-//!    429 with `retry-after-ms` (the exact time until a slot frees, rounded up to the
-//!    millisecond) and `Retry-After` (rounded up to whole seconds), as OpenAI sends both.
+//! 4. **Capacity** ([`MockLlmBuilder::capacity`], [`MockLlmBuilder::token_capacity`]): GCRA
+//!    limiters of requests and tokens per API key; a request over either gets a 429 with
+//!    `retry-after-ms` (the exact time until a slot frees, rounded up to the millisecond) and
+//!    `Retry-After` (rounded up to whole seconds), as OpenAI sends both. With
+//!    [`MockLlmBuilder::publish_limits`] every response tells its key's limits in OpenAI's
+//!    `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`.
 //! 5. **Script**: the next fault of the FIFO queue, one per request.
 //! 6. **Random faults**: one seeded draw per request, at the configured rates.
 //! 7. Otherwise 200, after the configured latency.
@@ -108,6 +111,7 @@ mod body;
 pub mod cli;
 mod fault;
 mod format;
+mod limits;
 mod responses;
 mod server;
 mod state;

@@ -390,6 +390,16 @@ pub(crate) struct ChatRequest {
     pub(crate) model: String,
     pub(crate) prompt_chars: usize,
     pub(crate) last_user: Option<String>,
+    /// `max_completion_tokens` or `max_tokens`, if the request set one.
+    pub(crate) max_tokens: Option<u64>,
+}
+
+impl ChatRequest {
+    /// What the token limit charges for it, as OpenAI does up front: the prompt's tokens (a
+    /// character in four) and the most it may write (16 when it does not say).
+    pub(crate) fn token_cost(&self) -> u64 {
+        tokens(self.prompt_chars).saturating_add(self.max_tokens.unwrap_or(16))
+    }
 }
 
 /// Validates a chat completions request body; the error is a 400 in OpenAI's shape.
@@ -440,10 +450,14 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ChatRequest, Planned> {
         .rev()
         .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
         .and_then(text);
+    let max_tokens = ["max_completion_tokens", "max_tokens"]
+        .iter()
+        .find_map(|name| object.get(*name).and_then(Value::as_u64));
     Ok(ChatRequest {
         model,
         prompt_chars,
         last_user,
+        max_tokens,
     })
 }
 

@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use crate::body::MockBody;
 use crate::fault::{Fault, FaultKind};
 use crate::format;
+use crate::limits::Limits;
 use crate::responses::{self, ChatRequest, Planned};
 use crate::state::{Gcra, InProgress, Shared, SplitMix64, State};
 use crate::stats::{RequestRecord, Stats};
@@ -44,6 +45,8 @@ pub struct MockLlmBuilder {
     seed: u64,
     capacity: Option<f64>,
     burst: u32,
+    token_capacity: Option<f64>,
+    token_burst: Option<u32>,
     publish_limits: bool,
     outage: Option<Fault>,
     log_limit: usize,
@@ -59,6 +62,8 @@ impl Default for MockLlmBuilder {
             seed: 0,
             capacity: None,
             burst: 1,
+            token_capacity: None,
+            token_burst: None,
             publish_limits: false,
             outage: None,
             log_limit: 100_000,
@@ -132,11 +137,28 @@ impl MockLlmBuilder {
         self
     }
 
-    /// Every response, served or refused, tells the state of the [`capacity`](Self::capacity)
-    /// limiter as OpenAI tells its own: `x-ratelimit-limit-requests` (what it lets through at
-    /// once when full), `x-ratelimit-remaining-requests` (what it would let through now) and
-    /// `x-ratelimit-reset-requests` (a Go duration until it is full again). Without a capacity,
-    /// nothing is published.
+    /// Limits each API key (the `Authorization` bearer; requests without one share a key) to
+    /// this many tokens per second, as OpenAI's tokens-per-minute limit does: a request is
+    /// charged up front its prompt's tokens (a character in four) and its `max_tokens` (or
+    /// `max_completion_tokens`; 16 when it sets none). A request over the limit gets the same
+    /// 429 as one over [`capacity`](Self::capacity), which is per key too.
+    pub fn token_capacity(mut self, tokens_per_second: f64) -> Self {
+        self.token_capacity = Some(tokens_per_second);
+        self
+    }
+
+    /// How many tokens the token limit holds when full (default: one second's worth).
+    pub fn token_burst(mut self, tokens: u32) -> Self {
+        self.token_burst = Some(tokens);
+        self
+    }
+
+    /// Every response, served or refused, tells the state of its API key's limits as OpenAI
+    /// tells its own: `x-ratelimit-limit-requests` (what the [`capacity`](Self::capacity)
+    /// limiter lets through at once when full), `x-ratelimit-remaining-requests` (what it would
+    /// let through now) and `x-ratelimit-reset-requests` (a Go duration until it is full
+    /// again), and the same three `-tokens` headers for the
+    /// [`token_capacity`](Self::token_capacity). Without either, nothing is published.
     pub fn publish_limits(mut self) -> Self {
         self.publish_limits = true;
         self
@@ -155,7 +177,7 @@ impl MockLlmBuilder {
         self
     }
 
-    fn validate(&self) -> io::Result<Option<Gcra>> {
+    fn validate(&self) -> io::Result<Limits> {
         let mut total = 0.0;
         for (fault, rate) in &self.random {
             if !(0.0..=1.0).contains(rate) {
@@ -170,24 +192,42 @@ impl MockLlmBuilder {
                 "the random fault rates add up to {total}, more than 1"
             )));
         }
-        let Some(rate) = self.capacity else {
-            return Ok(None);
+        let requests = match self.capacity {
+            None => None,
+            Some(rate) => {
+                if !(0.001..=1e9).contains(&rate) {
+                    return Err(invalid(format!(
+                        "capacity must be within 0.001..=1e9 requests per second, got {rate}"
+                    )));
+                }
+                if !(1..=1_000_000).contains(&self.burst) {
+                    return Err(invalid(format!(
+                        "burst must be within 1..=1000000, got {}",
+                        self.burst
+                    )));
+                }
+                Some(Gcra::new(Duration::from_secs_f64(1.0 / rate), self.burst))
+            }
         };
-        if !(0.001..=1e9).contains(&rate) {
-            return Err(invalid(format!(
-                "capacity must be within 0.001..=1e9 requests per second, got {rate}"
-            )));
-        }
-        if !(1..=1_000_000).contains(&self.burst) {
-            return Err(invalid(format!(
-                "burst must be within 1..=1000000, got {}",
-                self.burst
-            )));
-        }
-        Ok(Some(Gcra::new(
-            Duration::from_secs_f64(1.0 / rate),
-            self.burst,
-        )))
+        let tokens = match self.token_capacity {
+            None => None,
+            Some(rate) => {
+                if !(0.001..=1e9).contains(&rate) {
+                    return Err(invalid(format!(
+                        "token capacity must be within 0.001..=1e9 tokens per second, got {rate}"
+                    )));
+                }
+                // One second's worth by default, at least one token.
+                let burst = self
+                    .token_burst
+                    .unwrap_or(rate.ceil().min(f64::from(u32::MAX)) as u32);
+                if burst == 0 {
+                    return Err(invalid("token burst must be at least 1".to_owned()));
+                }
+                Some(Gcra::new(Duration::from_secs_f64(1.0 / rate), burst))
+            }
+        };
+        Ok(Limits::new(requests, tokens))
     }
 
     /// Binds the address and starts serving on the current tokio runtime.
@@ -196,7 +236,7 @@ impl MockLlmBuilder {
     ///
     /// An invalid setting (rates, capacity, burst: `InvalidInput`), or the bind failing.
     pub async fn start(self) -> io::Result<MockLlm> {
-        let limiter = self.validate()?;
+        let limits = self.validate()?;
         let listener = TcpListener::bind(self.bind).await?;
         let addr = listener.local_addr()?;
         let nonce = (format::unix_now_ms() as u64)
@@ -209,7 +249,7 @@ impl MockLlmBuilder {
             latency: self.latency,
             random: self.random,
             rng: SplitMix64::new(self.seed),
-            limiter,
+            limits,
             publish_limits: self.publish_limits,
             keys: HashMap::new(),
             stats: Stats::default(),
@@ -445,6 +485,8 @@ struct Exchange {
     seq: u64,
     request_id: String,
     key: Option<String>,
+    /// The `Authorization` bearer, whose limits apply ("" without one).
+    api_key: String,
 }
 
 impl Exchange {
@@ -454,6 +496,11 @@ impl Exchange {
         let key = header_str(headers, "idempotency-key")
             .filter(|k| !k.is_empty())
             .map(str::to_owned);
+        let api_key = header_str(headers, "authorization")
+            .map(|value| value.strip_prefix("Bearer ").unwrap_or(value))
+            // Kept short: a long header must not cost the server its memory.
+            .map(|value| value.chars().take(200).collect())
+            .unwrap_or_default();
         let mut state = shared.lock();
         let seq = state.next_seq;
         state.next_seq += 1;
@@ -495,6 +542,7 @@ impl Exchange {
             seq,
             request_id,
             key,
+            api_key,
         }
     }
 
@@ -531,19 +579,10 @@ impl Exchange {
                 record.replayed = replayed;
                 record.disconnected = cut;
             }
-            if let Some(limiter) = state.limiter.as_ref().filter(|_| state.publish_limits) {
-                let (limit, remaining, reset) = limiter.published(now);
-                planned.headers.extend([
-                    ("x-ratelimit-limit-requests".to_owned(), limit.to_string()),
-                    (
-                        "x-ratelimit-remaining-requests".to_owned(),
-                        remaining.to_string(),
-                    ),
-                    (
-                        "x-ratelimit-reset-requests".to_owned(),
-                        format::go_duration(reset),
-                    ),
-                ]);
+            if state.publish_limits {
+                planned
+                    .headers
+                    .extend(state.limits.headers(&self.api_key, now));
             }
         }
         build_response(planned, &self.request_id, should_retry, replayed, cut)
@@ -560,8 +599,9 @@ impl Exchange {
     }
 
     /// Replays, refuses, or picks the fault: outage, then capacity, then script, then random
-    /// faults, then the default (200). Marks the key as in progress when work starts.
-    fn decide(&self) -> Decision {
+    /// faults, then the default (200). Marks the key as in progress when work starts. The
+    /// request costs `token_cost` tokens of its API key's token limit.
+    fn decide(&self, token_cost: u64) -> Decision {
         let now = Instant::now();
         let mut state = self.shared.lock();
         if let Some(key) = &self.key {
@@ -579,11 +619,9 @@ impl Exchange {
         let fault = if let Some(outage) = &state.outage {
             outage.clone()
         } else {
-            if let Some(limiter) = &mut state.limiter {
-                if let Err(wait) = limiter.admit(now) {
-                    state.stats.capacity_rejections += 1;
-                    return Decision::Capacity(wait);
-                }
+            if let Err(wait) = state.limits.admit(&self.api_key, now, token_cost) {
+                state.stats.capacity_rejections += 1;
+                return Decision::Capacity(wait);
             }
             match state.script.pop_front() {
                 Some(fault) => fault,
@@ -729,7 +767,7 @@ async fn handle(
         Err(planned) => return plain(planned, "bad-request"),
     };
 
-    let (fault, latency) = match exchange.decide() {
+    let (fault, latency) = match exchange.decide(chat.token_cost()) {
         Decision::Replay(stored) => {
             return exchange.respond(ok_planned(stored), "replay", None, true, false);
         }

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use crate::fault::Fault;
+use crate::limits::Limits;
 use crate::stats::{RequestRecord, Stats};
 
 /// A small, seeded pseudo-random generator (SplitMix64): reproducible and dependency-free.
@@ -53,16 +54,47 @@ impl Gcra {
         }
     }
 
-    /// Admits a request at `now`, or says exactly how long until one would be admitted.
-    pub(crate) fn admit(&mut self, now: Instant) -> Result<(), Duration> {
+    /// How long until `units` could be taken at `now` (zero: now). More than the bucket holds
+    /// is taken as a full bucket, or it would never be.
+    pub(crate) fn wait(&self, now: Instant, units: u64) -> Duration {
         let tat = self.tat.map_or(now, |t| t.max(now));
-        if let Some(allow_at) = tat.checked_sub(self.tolerance) {
-            if now < allow_at {
-                return Err(allow_at - now);
-            }
+        let units = units.clamp(1, self.burst());
+        let extra = self
+            .interval
+            .saturating_mul(u32::try_from(units - 1).unwrap_or(u32::MAX));
+        tat.checked_add(extra)
+            .and_then(|t| t.checked_sub(self.tolerance))
+            .map_or(Duration::ZERO, |allow_at| {
+                allow_at.saturating_duration_since(now)
+            })
+    }
+
+    /// Takes `units` at `now` (after [`wait`](Self::wait) said zero).
+    pub(crate) fn take(&mut self, now: Instant, units: u64) {
+        let tat = self.tat.map_or(now, |t| t.max(now));
+        let units = u32::try_from(units.clamp(1, self.burst())).unwrap_or(u32::MAX);
+        self.tat = Some(
+            tat.checked_add(self.interval.saturating_mul(units))
+                .unwrap_or(tat),
+        );
+    }
+
+    /// Admits a request at `now`, or says exactly how long until one would be admitted.
+    #[cfg(test)]
+    pub(crate) fn admit(&mut self, now: Instant) -> Result<(), Duration> {
+        let wait = self.wait(now, 1);
+        if wait.is_zero() {
+            self.take(now, 1);
+            Ok(())
+        } else {
+            Err(wait)
         }
-        self.tat = Some(tat.checked_add(self.interval).unwrap_or(tat));
-        Ok(())
+    }
+
+    /// The most the bucket holds.
+    fn burst(&self) -> u64 {
+        u64::try_from(self.tolerance.as_nanos() / self.interval.as_nanos().max(1) + 1)
+            .unwrap_or(u64::MAX)
     }
 
     /// The limiter's state at `now` as OpenAI publishes its own: the requests it lets through
@@ -99,8 +131,8 @@ pub(crate) struct State {
     pub(crate) latency: Duration,
     pub(crate) random: Vec<(Fault, f64)>,
     pub(crate) rng: SplitMix64,
-    pub(crate) limiter: Option<Gcra>,
-    /// Whether every response carries the limiter's state (`x-ratelimit-*-requests`).
+    pub(crate) limits: Limits,
+    /// Whether every response carries its key's limits (`x-ratelimit-*`).
     pub(crate) publish_limits: bool,
     pub(crate) keys: HashMap<String, KeyState>,
     pub(crate) stats: Stats,
