@@ -75,6 +75,8 @@ mod clock;
 mod context;
 mod deadline;
 mod elapsed;
+#[cfg(feature = "redis")]
+mod fleet;
 pub mod hint;
 #[cfg(feature = "http")]
 pub mod http;
@@ -97,6 +99,8 @@ pub use classify::{ClassSet, Classify, ErrorClass};
 pub use clock::Clock;
 pub use context::{attempt, report_rate_limits, report_token_usage, Attempt, IdempotencyKey};
 pub use elapsed::Elapsed;
+#[cfg(feature = "redis")]
+pub use fleet::RedisStore;
 pub use policy::{InvalidPolicy, RetryPolicy, MAX_ATTEMPTS_LIMIT};
 pub use stats::{statistics, statistics_for, GiveUpReason, Statistics};
 pub use wait::{Backoff, Jitter, Wait};

@@ -28,8 +28,10 @@ impl Lent {
 }
 
 /// The room `state` may lend at `now`, taken out of its quotas (and recorded in `state.lent`).
-/// Nothing while a cooldown, a probe or the learnt rate decides each attempt.
-pub(crate) fn lend(state: &mut ScopeState, now: u64) -> Lent {
+/// Nothing while a cooldown, a probe or the learnt rate decides each attempt; nothing of a
+/// quota unless `of_quotas` (a state the fleet shares lends none of them: the process that
+/// took them would hold them from the others until its room expired).
+pub(crate) fn lend(state: &mut ScopeState, now: u64, of_quotas: bool) -> Lent {
     let published = state.requests.limits_at(now) || state.tokens.limits_at(now);
     let paced = state.rate.per_sec_milli > 0 && !published;
     let lent = if now < state.cooldown_until || state.probe.is_pending() || paced {
@@ -37,10 +39,12 @@ pub(crate) fn lend(state: &mut ScopeState, now: u64) -> Lent {
     } else {
         let take = |quota: &mut Quota| {
             *quota = quota.at(now);
-            if quota.limits_at(now) {
+            if !quota.limits_at(now) {
+                UNLIMITED
+            } else if of_quotas {
                 core::mem::take(&mut quota.remaining).min(UNLIMITED - 1)
             } else {
-                UNLIMITED
+                0
             }
         };
         Lent {
@@ -124,23 +128,17 @@ impl<C: RoomCell> Room<C> {
         }
     }
 
-    /// One decision on `state` at `now`, inside the store's step: what is left of the room
-    /// (and the request an attempt `returned`) goes back to the state first, and the state
-    /// lends anew after.
-    pub(crate) fn decide_on(
-        &self,
-        state: &mut ScopeState,
-        now: u64,
-        returned: u64,
-        decide: impl FnOnce(&mut ScopeState),
-    ) {
-        let unused = Lent {
+    /// What is left of the room lent, taken back (with the request an attempt `returned`),
+    /// for the next decision to reclaim.
+    pub(crate) fn take_unused(&self, returned: u64) -> Lent {
+        Lent {
             requests: self.requests.take_all() + returned,
             tokens: self.tokens.take_all(),
-        };
-        reclaim(state, unused, now);
-        decide(state);
-        let lent = lend(state, now);
+        }
+    }
+
+    /// Lends `lent` anew, once the state that lent it is kept.
+    pub(crate) fn lend_out(&self, lent: Lent) {
         // Tokens first: an attempt that finds a request's room finds its tokens' too.
         self.tokens.put(lent.tokens);
         self.requests.put(lent.requests);

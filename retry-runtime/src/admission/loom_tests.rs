@@ -11,7 +11,7 @@ use loom::sync::{Arc, Mutex};
 use loom::thread;
 
 use super::decide::{self, Admission, Published, ScopeState, Settings, Signal};
-use super::lend::{reclaim, Lent, Room, RoomCell, Taken};
+use super::lend::{lend, reclaim, Room, RoomCell, Taken};
 
 const S: &Settings = &Settings::DEFAULT;
 
@@ -64,8 +64,7 @@ impl Gate {
             Taken::Nothing => 0,
         };
         let mut decision = None;
-        let mut state = self.state.lock().unwrap();
-        self.room.decide_on(&mut state, now, returned, |state| {
+        self.decide(now, returned, |state| {
             decision = Some(decide::admit(S, state, now, tokens));
         });
         decision.unwrap()
@@ -73,12 +72,21 @@ impl Gate {
 
     /// A decision on `signal`, or on none: then it only lends.
     fn observe(&self, now: u64, signal: Option<Signal>) {
-        let mut state = self.state.lock().unwrap();
-        self.room.decide_on(&mut state, now, 0, |state| {
+        self.decide(now, 0, |state| {
             if let Some(signal) = signal {
                 decide::observe(S, state, now, signal);
             }
         });
+    }
+
+    /// One decision under the lock, as the gate makes it: the room back, the decision, the
+    /// room lent anew.
+    fn decide(&self, now: u64, returned: u64, decide: impl FnOnce(&mut ScopeState)) {
+        let mut state = self.state.lock().unwrap();
+        reclaim(&mut state, self.room.take_unused(returned), now);
+        decide(&mut state);
+        lend(&mut state, now, true);
+        self.room.lend_out(state.lent);
     }
 }
 
@@ -194,11 +202,7 @@ fn lent_room_never_exceeds_what_was_published() {
         assert!(tokens <= 130, "{tokens} tokens admitted of 130");
         // What is left of the room, back in the state.
         let mut state = gate.state.lock().unwrap();
-        let unused = Lent {
-            requests: gate.room.requests.take_all(),
-            tokens: gate.room.tokens.take_all(),
-        };
-        reclaim(&mut state, unused, 1);
+        reclaim(&mut state, gate.room.take_unused(0), 1);
         assert_eq!(state.requests.remaining, 2 - admitted);
         assert_eq!(state.tokens.remaining, 130 - tokens);
     });

@@ -3,8 +3,8 @@
 //! the provider publishes, learns a rate from throttling when it publishes none, and shares a
 //! throttle's cooldown with the whole scope, one probe going first when it ends.
 //!
-//! The decisions are pure functions in [`decide`]; the scope's state sits behind
-//! [`ScopeStore`], one read-modify-write per decision.
+//! The decisions are pure functions in [`decide`]; the scope's state sits in the gate, or in
+//! a store the fleet shares ([`store`]), one read-modify-write per decision.
 
 use core::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -14,6 +14,8 @@ use std::time::Duration;
 use crate::window::{ceil_millis, Timeline};
 use crate::Clock;
 
+#[cfg(feature = "redis")]
+pub(crate) mod codec;
 mod decide;
 mod keyed;
 mod lend;
@@ -21,28 +23,18 @@ mod limits;
 #[cfg(all(test, retry_loom))]
 mod loom_tests;
 mod quota;
+mod store;
 #[cfg(all(test, not(retry_loom)))]
 mod tests;
 
 pub use self::decide::AdmissionWait;
+#[cfg(feature = "redis")]
+pub(crate) use self::decide::ScopeState as SharedState;
 use self::decide::{Admission, ScopeState, Settings, Signal};
 pub use self::keyed::KeyedGates;
 use self::lend::{Room, Taken};
 pub use self::limits::RateLimits;
-
-/// Where a scope's state lives: every decision reads it, decides, and writes it back as one
-/// atomic step, `decide` running once while the store holds the scope (the gate hands room to
-/// its lock-free path inside that step).
-pub(crate) trait ScopeStore {
-    fn update(&self, decide: &mut dyn FnMut(&mut ScopeState));
-}
-
-/// The state in this process.
-impl ScopeStore for Mutex<ScopeState> {
-    fn update(&self, decide: &mut dyn FnMut(&mut ScopeState)) {
-        decide(&mut self.lock().unwrap_or_else(PoisonError::into_inner));
-    }
-}
+pub(crate) use self::store::{Cached, SharedScopes};
 
 /// A provider scope's admission gate.
 ///
@@ -82,7 +74,13 @@ pub struct AdmissionGate {
     name: &'static str,
     settings: Settings,
     time: Timeline,
-    state: Mutex<ScopeState>,
+    /// The scope's state, or this process's copy of the shared one.
+    state: Mutex<Cached>,
+    /// The store the fleet shares the scope's state through, if any.
+    shared: Option<&'static dyn SharedScopes>,
+    /// With a shared store, until when the room lent lasts (on the gate's timeline, ms):
+    /// another process may have learnt of a cooldown since it was read.
+    lent_until: AtomicU64,
     /// Attempts admitted here whose end is not reported yet: kept apart from the state, so
     /// that most ends take no lock.
     in_flight: AtomicU64,
@@ -108,7 +106,9 @@ impl AdmissionGate {
             name,
             settings,
             time,
-            state: Mutex::new(ScopeState::EMPTY),
+            state: Mutex::new(Cached::EMPTY),
+            shared: None,
+            lent_until: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             learning: AtomicBool::new(false),
             room: Room {
@@ -141,6 +141,15 @@ impl AdmissionGate {
         self
     }
 
+    /// Shares the scope's state with every process whose gate of the same name uses `store`
+    /// (see [`RedisStore`](crate::RedisStore)).
+    #[cfg(feature = "redis")]
+    #[must_use]
+    pub const fn shared(mut self, store: &'static crate::RedisStore) -> Self {
+        self.shared = Some(store);
+        self
+    }
+
     /// Reads `clock` instead of the runtime's clock (see [`Clock`]).
     #[must_use]
     pub const fn clock(mut self, clock: &'static dyn Clock) -> Self {
@@ -160,17 +169,16 @@ impl AdmissionGate {
     pub fn try_admit(&self, tokens: u64) -> Result<Admitted<'_>, NotYet> {
         // The room lent by the state first; a request's room taken without its tokens goes
         // back to the state, with the lock.
-        let returned = match self.room.take(tokens) {
-            Taken::All => return Ok(self.admitted(false, tokens)),
-            Taken::RequestOnly => 1,
-            Taken::Nothing => 0,
+        let returned = match self.room_lasts().then(|| self.room.take(tokens)) {
+            Some(Taken::All) => return Ok(self.admitted(false, tokens)),
+            Some(Taken::RequestOnly) => 1,
+            Some(Taken::Nothing) | None => 0,
         };
-        let now = self.time.now_ms();
         let mut decision = Admission::Wait {
             ms: 0,
             why: AdmissionWait::Cooldown,
         };
-        self.update(now, returned, &mut |state| {
+        self.update(returned, &mut |state, now| {
             decision = decide::admit(&self.settings, state, now, tokens);
         });
         match decision {
@@ -208,19 +216,42 @@ impl AdmissionGate {
     }
 
     fn observe(&self, signal: Signal) {
-        let now = self.time.now_ms();
-        self.update(now, 0, &mut |state| {
+        self.update(0, &mut |state, now| {
             decide::observe(&self.settings, state, now, signal);
         });
     }
 
-    /// One decision on the stored state at `now`: the room lent takes part in it (what is
-    /// left of it, and `returned` requests, go back first), and it lends room anew after.
-    fn update(&self, now: u64, returned: u64, decide: &mut dyn FnMut(&mut ScopeState)) {
-        self.state.update(&mut |state| {
-            self.room.decide_on(state, now, returned, &mut *decide);
-            self.learning.store(state.rate.per_sec_milli > 0, Relaxed);
-        });
+    /// One decision on the scope's state, at the time of the store that keeps it: the room
+    /// lent takes part in it (what is left of it, and `returned` requests, go back first),
+    /// and it lends room anew once the state is kept.
+    fn update(&self, returned: u64, decide: &mut dyn FnMut(&mut ScopeState, u64)) {
+        let mut cached = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let local_now = self.time.now_ms();
+        let mut unused = None;
+        let of_quotas = self.shared.is_none();
+        let mut step = |state: &mut ScopeState, now: u64| {
+            let unused = *unused.get_or_insert_with(|| self.room.take_unused(returned));
+            lend::reclaim(state, unused, now);
+            decide(state, now);
+            lend::lend(state, now, of_quotas);
+        };
+        match self.shared {
+            Some(store) => {
+                store.update(self.name, &mut cached, local_now, &mut step);
+                self.lent_until
+                    .store(local_now.saturating_add(store.staleness_ms()), Relaxed);
+            }
+            None => step(&mut cached.state, local_now),
+        }
+        self.room.lend_out(cached.state.lent);
+        self.learning
+            .store(cached.state.rate.per_sec_milli > 0, Relaxed);
+    }
+
+    /// Whether the room lent may be used: always in a gate of this process; with a shared
+    /// store, until the state it came from is too old.
+    fn room_lasts(&self) -> bool {
+        self.shared.is_none() || self.time.now_ms() < self.lent_until.load(Relaxed)
     }
 
     fn admitted(&self, probe: bool, tokens: u64) -> Admitted<'_> {

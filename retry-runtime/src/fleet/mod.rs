@@ -1,0 +1,297 @@
+//! State the fleet shares through Redis (feature `redis`): an admission gate's scope, so that
+//! a cooldown one process was told, the limits a provider published and the one probe after a
+//! cooldown hold for every process of the fleet.
+//!
+//! Each decision is one round trip running one script, a compare-and-set on the scope's
+//! version, with the server's clock (`fleet/scope.lua`); the decisions themselves are the
+//! gate's, unchanged. A store that does not answer within its timeout (20 ms by default) is
+//! left for a second: the gate decides on its own copy meanwhile, as a gate of one process.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use redis::{Client, Connection, RedisResult, Script};
+
+use crate::admission::{codec, Cached, SharedScopes, SharedState as ScopeState};
+use crate::window::ceil_millis;
+
+/// How many times a decision is made again on a state another process changed meanwhile,
+/// before this one decides alone.
+const RACES: usize = 3;
+
+/// How long a store that failed is left alone before it is tried again (ms).
+const RETRY_AFTER_MS: u64 = 1_000;
+
+/// A Redis (or Valkey) server the fleet's gates share their scopes through.
+///
+/// ```no_run
+/// use retry_runtime::{AdmissionGate, RedisStore};
+///
+/// static FLEET: RedisStore = RedisStore::new("redis://127.0.0.1:6379/");
+/// static OPENAI: AdmissionGate = AdmissionGate::new().named("openai").shared(&FLEET);
+///
+/// let admitted = OPENAI.try_admit(0);
+/// ```
+pub struct RedisStore {
+    url: &'static str,
+    prefix: &'static str,
+    timeout_ms: u64,
+    staleness_ms: u64,
+    ttl_ms: u64,
+    client: OnceLock<Option<Client>>,
+    /// One connection, taken by one decision at a time.
+    connection: Mutex<Option<Connection>>,
+    /// Until when (on the first gate's timeline, ms) the store is left alone after a failure.
+    down_until: AtomicU64,
+    reachable: AtomicBool,
+    round_trips: AtomicU64,
+    fallbacks: AtomicU64,
+}
+
+impl RedisStore {
+    /// A store at `url` (`redis://host:port/db`), connected on first use.
+    #[must_use]
+    pub const fn new(url: &'static str) -> Self {
+        RedisStore {
+            url,
+            prefix: "retry",
+            timeout_ms: 20,
+            staleness_ms: 1_000,
+            ttl_ms: 600_000,
+            client: OnceLock::new(),
+            connection: Mutex::new(None),
+            down_until: AtomicU64::new(0),
+            reachable: AtomicBool::new(true),
+            round_trips: AtomicU64::new(0),
+            fallbacks: AtomicU64::new(0),
+        }
+    }
+
+    /// The keys' prefix (default `retry`): a scope named `openai` is the hash
+    /// `retry:{openai}:gate`, its braces a Redis Cluster hash tag.
+    #[must_use]
+    pub const fn prefix(mut self, prefix: &'static str) -> Self {
+        self.prefix = prefix;
+        self
+    }
+
+    /// The longest a decision waits for the store (default 20 ms; connecting included); past
+    /// it, the gate decides on its own copy.
+    #[must_use]
+    pub const fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout_ms = ceil_millis(timeout);
+        self
+    }
+
+    /// How old a gate's copy of its scope may be before a decision reads the store again
+    /// (default 1 s): room the gate lent itself lasts no longer, so that a cooldown another
+    /// process learnt stops this one within it.
+    #[must_use]
+    pub const fn staleness(mut self, staleness: Duration) -> Self {
+        self.staleness_ms = ceil_millis(staleness);
+        self
+    }
+
+    /// How long a scope nobody decides on lives in the store (default 10 minutes).
+    #[must_use]
+    pub const fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl_ms = ceil_millis(ttl);
+        self
+    }
+
+    /// Round trips made to the store.
+    #[must_use]
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Relaxed)
+    }
+
+    /// Decisions made without the store, which did not answer in time.
+    #[must_use]
+    pub fn fallbacks(&self) -> u64 {
+        self.fallbacks.load(Relaxed)
+    }
+
+    fn key(&self, scope: &str) -> String {
+        format!("{}:{{{scope}}}:gate", self.prefix)
+    }
+
+    /// One run of the script: `Some(version)` to write `state` if the scope is still at that
+    /// version, `None` to read.
+    fn exchange(&self, key: &str, write: Option<(u64, &str)>) -> RedisResult<Reply> {
+        let mut guard = self
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if guard.is_none() {
+            let timeout = Duration::from_millis(self.timeout_ms);
+            let client = self
+                .client
+                .get_or_init(|| Client::open(self.url).ok())
+                .as_ref()
+                .ok_or_else(|| {
+                    redis::RedisError::from((
+                        redis::ErrorKind::InvalidClientConfig,
+                        "not a Redis URL",
+                    ))
+                })?;
+            let connection = client.get_connection_with_timeout(timeout)?;
+            connection.set_read_timeout(Some(timeout))?;
+            connection.set_write_timeout(Some(timeout))?;
+            *guard = Some(connection);
+        }
+        let connection = guard.as_mut().expect("connected above");
+        self.round_trips.fetch_add(1, Relaxed);
+        let (version, state) = write.map_or((String::new(), ""), |(v, s)| (v.to_string(), s));
+        let result = script()
+            .key(key)
+            .arg(version)
+            .arg(state)
+            .arg(self.ttl_ms)
+            .invoke::<(u8, u64, String, u64)>(connection);
+        match result {
+            Ok((written, version, state, server_ms)) => Ok(Reply {
+                written: written == 1,
+                version,
+                state,
+                server_ms,
+            }),
+            Err(error) => {
+                // A connection that failed may be in any state: a new one next time.
+                *guard = None;
+                Err(error)
+            }
+        }
+    }
+
+    /// Marks the store reachable or not, saying so once per change.
+    fn reached(&self, reachable: bool, local_now: u64, error: Option<&redis::RedisError>) {
+        if !reachable {
+            self.fallbacks.fetch_add(1, Relaxed);
+            self.down_until
+                .store(local_now.saturating_add(RETRY_AFTER_MS), Relaxed);
+        }
+        if self.reachable.swap(reachable, Relaxed) != reachable {
+            if reachable {
+                tracing::info!(
+                    store = self.url,
+                    "the shared store answers again: gates share their scopes"
+                );
+            } else {
+                tracing::warn!(
+                    store = self.url,
+                    error = error.map(ToString::to_string),
+                    "the shared store does not answer: gates decide alone until it does"
+                );
+            }
+        }
+    }
+}
+
+impl core::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("url", &self.url)
+            .field("prefix", &self.prefix)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("staleness_ms", &self.staleness_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The script, hashed once; sent whole only when the server does not know it (`NOSCRIPT`).
+fn script() -> &'static Script {
+    static SCRIPT: OnceLock<Script> = OnceLock::new();
+    SCRIPT.get_or_init(|| Script::new(include_str!("scope.lua")))
+}
+
+/// What the script answered.
+struct Reply {
+    written: bool,
+    version: u64,
+    state: String,
+    server_ms: u64,
+}
+
+impl Cached {
+    /// Takes the store's state (keeping what this process lent itself) and its clock.
+    fn adopt(&mut self, reply: &Reply, local_now: u64) {
+        let lent = self.state.lent;
+        self.state = codec::decode(&reply.state).unwrap_or(ScopeState::EMPTY);
+        self.state.lent = lent;
+        self.version = reply.version;
+        self.synced(reply.server_ms, local_now);
+    }
+
+    fn synced(&mut self, server_ms: u64, local_now: u64) {
+        self.synced_at = local_now;
+        self.offset = i64::try_from(server_ms).unwrap_or(i64::MAX)
+            - i64::try_from(local_now).unwrap_or(i64::MAX);
+    }
+}
+
+/// The decision on this process's copy, at the store's time as the copy estimates it.
+fn decide_alone(cached: &mut Cached, local_now: u64, step: &mut dyn FnMut(&mut ScopeState, u64)) {
+    let now = cached.store_time(local_now);
+    step(&mut cached.state, now);
+}
+
+impl SharedScopes for RedisStore {
+    fn staleness_ms(&self) -> u64 {
+        self.staleness_ms
+    }
+
+    fn update(
+        &self,
+        scope: &str,
+        cached: &mut Cached,
+        local_now: u64,
+        step: &mut dyn FnMut(&mut ScopeState, u64),
+    ) -> bool {
+        if local_now < self.down_until.load(Relaxed) {
+            self.fallbacks.fetch_add(1, Relaxed);
+            decide_alone(cached, local_now, step);
+            return false;
+        }
+        let key = self.key(scope);
+        let fresh =
+            cached.version > 0 && local_now.saturating_sub(cached.synced_at) < self.staleness_ms;
+        let outcome = (|| -> RedisResult<bool> {
+            if !fresh {
+                let reply = self.exchange(&key, None)?;
+                cached.adopt(&reply, local_now);
+            }
+            for _ in 0..RACES {
+                let mut decided = cached.state;
+                step(&mut decided, cached.store_time(local_now));
+                let text = codec::encode(&decided);
+                let reply = self.exchange(&key, Some((cached.version, &text)))?;
+                if reply.written {
+                    cached.state = decided;
+                    cached.version = reply.version;
+                    cached.synced(reply.server_ms, local_now);
+                    return Ok(true);
+                }
+                cached.adopt(&reply, local_now);
+            }
+            Ok(false)
+        })();
+        match outcome {
+            Ok(true) => {
+                self.reached(true, local_now, None);
+                true
+            }
+            Ok(false) => {
+                // Lost every race: decide alone this once, on the latest state read.
+                self.fallbacks.fetch_add(1, Relaxed);
+                decide_alone(cached, local_now, step);
+                false
+            }
+            Err(error) => {
+                self.reached(false, local_now, Some(&error));
+                decide_alone(cached, local_now, step);
+                false
+            }
+        }
+    }
+}
