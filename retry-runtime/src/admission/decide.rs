@@ -67,7 +67,15 @@ pub(crate) struct ScopeState {
 }
 
 impl ScopeState {
-    /// A scope nothing is known of: it admits every attempt.
+    /// A scope the provider has not been heard from: one attempt goes first, and the others
+    /// follow its outcome (the limits its response publishes), rather than a whole burst
+    /// going out before anything is known.
+    pub(crate) const UNHEARD: ScopeState = ScopeState {
+        probe: Probe::Wanted,
+        ..ScopeState::EMPTY
+    };
+
+    /// A scope nothing is known of, and nothing waited for: it admits every attempt.
     pub(crate) const EMPTY: ScopeState = ScopeState {
         cooldown_until: 0,
         probe: Probe::None,

@@ -106,7 +106,7 @@ impl AdmissionGate {
             name,
             settings,
             time,
-            state: Mutex::new(Cached::EMPTY),
+            state: Mutex::new(Cached::UNHEARD),
             shared: None,
             lent_until: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
@@ -180,6 +180,9 @@ impl AdmissionGate {
         };
         self.update(returned, &mut |state, now| {
             decision = decide::admit(&self.settings, state, now, tokens);
+            // An attempt that waits changes nothing the store must keep: the refills it made
+            // are the same when made again later.
+            matches!(decision, Admission::Go { .. })
         });
         match decision {
             Admission::Go { probe } => Ok(self.admitted(probe, tokens)),
@@ -218,13 +221,15 @@ impl AdmissionGate {
     fn observe(&self, signal: Signal) {
         self.update(0, &mut |state, now| {
             decide::observe(&self.settings, state, now, signal);
+            true
         });
     }
 
     /// One decision on the scope's state, at the time of the store that keeps it: the room
     /// lent takes part in it (what is left of it, and `returned` requests, go back first),
-    /// and it lends room anew once the state is kept.
-    fn update(&self, returned: u64, decide: &mut dyn FnMut(&mut ScopeState, u64)) {
+    /// and it lends room anew once the state is kept. `decide` says whether the store must
+    /// keep what it changed.
+    fn update(&self, returned: u64, decide: &mut dyn FnMut(&mut ScopeState, u64) -> bool) {
         let mut cached = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let local_now = self.time.now_ms();
         let mut unused = None;
@@ -232,8 +237,9 @@ impl AdmissionGate {
         let mut step = |state: &mut ScopeState, now: u64| {
             let unused = *unused.get_or_insert_with(|| self.room.take_unused(returned));
             lend::reclaim(state, unused, now);
-            decide(state, now);
+            let keep = decide(state, now);
             lend::lend(state, now, of_quotas);
+            keep
         };
         match self.shared {
             Some(store) => {
@@ -241,7 +247,9 @@ impl AdmissionGate {
                 self.lent_until
                     .store(local_now.saturating_add(store.staleness_ms()), Relaxed);
             }
-            None => step(&mut cached.state, local_now),
+            None => {
+                step(&mut cached.state, local_now);
+            }
         }
         self.room.lend_out(cached.state.lent);
         self.learning

@@ -23,8 +23,8 @@ pub(crate) struct Cached {
 }
 
 impl Cached {
-    pub(crate) const EMPTY: Cached = Cached {
-        state: ScopeState::EMPTY,
+    pub(crate) const UNHEARD: Cached = Cached {
+        state: ScopeState::UNHEARD,
         version: 0,
         synced_at: 0,
         offset: 0,
@@ -44,14 +44,15 @@ pub(crate) trait SharedScopes: Sync {
     fn staleness_ms(&self) -> u64;
 
     /// One decision on `scope`'s shared state: `step` runs on a copy of it at the store's
-    /// time (possibly more than once), and `cached` becomes what was kept. When the store
-    /// cannot answer in time, `step` runs once on `cached` itself, at the store's time as
-    /// `cached` estimates it, and the gate goes on with that (`false`).
+    /// time (possibly more than once) and says whether the store must keep what it changed;
+    /// `cached` becomes what was kept. When the store cannot answer in time, `step` runs once
+    /// on `cached` itself, at the store's time as `cached` estimates it, and the gate goes on
+    /// with that (`false`).
     fn update(
         &self,
         scope: &str,
         cached: &mut Cached,
         local_now: u64,
-        step: &mut dyn FnMut(&mut ScopeState, u64),
+        step: &mut dyn FnMut(&mut ScopeState, u64) -> bool,
     ) -> bool;
 }

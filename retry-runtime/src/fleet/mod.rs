@@ -18,7 +18,12 @@ use crate::window::ceil_millis;
 
 /// How many times a decision is made again on a state another process changed meanwhile,
 /// before this one decides alone.
-const RACES: usize = 3;
+const RACES: usize = 8;
+
+/// How old a copy may be for a decision that changes nothing (an attempt told to wait) to be
+/// made on it without reading the store (ms): a waiting attempt learns within this that the
+/// probe it waits for has ended.
+const REREAD_MS: u64 = 50;
 
 /// How long a store that failed is left alone before it is tried again (ms).
 const RETRY_AFTER_MS: u64 = 1_000;
@@ -217,7 +222,7 @@ impl Cached {
     /// Takes the store's state (keeping what this process lent itself) and its clock.
     fn adopt(&mut self, reply: &Reply, local_now: u64) {
         let lent = self.state.lent;
-        self.state = codec::decode(&reply.state).unwrap_or(ScopeState::EMPTY);
+        self.state = codec::decode(&reply.state).unwrap_or(ScopeState::UNHEARD);
         self.state.lent = lent;
         self.version = reply.version;
         self.synced(reply.server_ms, local_now);
@@ -231,7 +236,11 @@ impl Cached {
 }
 
 /// The decision on this process's copy, at the store's time as the copy estimates it.
-fn decide_alone(cached: &mut Cached, local_now: u64, step: &mut dyn FnMut(&mut ScopeState, u64)) {
+fn decide_alone(
+    cached: &mut Cached,
+    local_now: u64,
+    step: &mut dyn FnMut(&mut ScopeState, u64) -> bool,
+) {
     let now = cached.store_time(local_now);
     step(&mut cached.state, now);
 }
@@ -246,7 +255,7 @@ impl SharedScopes for RedisStore {
         scope: &str,
         cached: &mut Cached,
         local_now: u64,
-        step: &mut dyn FnMut(&mut ScopeState, u64),
+        step: &mut dyn FnMut(&mut ScopeState, u64) -> bool,
     ) -> bool {
         if local_now < self.down_until.load(Relaxed) {
             self.fallbacks.fetch_add(1, Relaxed);
@@ -254,16 +263,26 @@ impl SharedScopes for RedisStore {
             return false;
         }
         let key = self.key(scope);
-        let fresh =
-            cached.version > 0 && local_now.saturating_sub(cached.synced_at) < self.staleness_ms;
         let outcome = (|| -> RedisResult<bool> {
-            if !fresh {
+            let mut age = local_now.saturating_sub(cached.synced_at);
+            if cached.version == 0 || age >= self.staleness_ms {
                 let reply = self.exchange(&key, None)?;
                 cached.adopt(&reply, local_now);
+                age = 0;
             }
             for _ in 0..RACES {
                 let mut decided = cached.state;
-                step(&mut decided, cached.store_time(local_now));
+                if !step(&mut decided, cached.store_time(local_now)) {
+                    if age < REREAD_MS {
+                        // Nothing to keep, decided on a recent enough copy: no round trip.
+                        cached.state = decided;
+                        return Ok(true);
+                    }
+                    let reply = self.exchange(&key, None)?;
+                    cached.adopt(&reply, local_now);
+                    age = 0;
+                    continue;
+                }
                 let text = codec::encode(&decided);
                 let reply = self.exchange(&key, Some((cached.version, &text)))?;
                 if reply.written {
@@ -273,6 +292,7 @@ impl SharedScopes for RedisStore {
                     return Ok(true);
                 }
                 cached.adopt(&reply, local_now);
+                age = 0;
             }
             Ok(false)
         })();

@@ -43,6 +43,16 @@ fn one_probe_at_a_time_under_eight_threads() {
 #[test]
 fn a_gate_counts_the_others_in_flight_when_limits_are_published() {
     let gate = AdmissionGate::new();
+    let probe = gate.try_admit(0).unwrap();
+    assert!(
+        probe.is_probe(),
+        "the provider not heard from yet: one goes first"
+    );
+    assert_eq!(
+        gate.try_admit(0).unwrap_err().reason(),
+        AdmissionWait::Probe
+    );
+    probe.succeeded(None); // published nothing: the others go
     let (first, second, third) = (
         gate.try_admit(0).unwrap(),
         gate.try_admit(0).unwrap(),
@@ -114,11 +124,14 @@ fn keyed_gates_keep_scopes_apart_and_bounded() {
 fn eight_threads_on_the_lock_free_path_never_take_more_than_published() {
     static CLOCK: TestClock = TestClock::new();
     static GATE: AdmissionGate = AdmissionGate::new().clock(&CLOCK);
+    // The first attempt's response publishes the limits.
+    let first = GATE.try_admit(0).unwrap();
     GATE.published(
         &RateLimits::new()
             .with_requests(1_000, Duration::from_secs(60))
             .with_tokens(50_000, Duration::from_secs(60)),
     );
+    first.succeeded(None);
     let (admitted, tokens) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let start = Barrier::new(8);
     std::thread::scope(|scope| {

@@ -1,0 +1,137 @@
+//! `cargo run --release --example fleet`: a fleet of worker processes calling one provider,
+//! with each process's admission gate on its own (`per process`) and then sharing its scope
+//! through Redis (`shared (redis)`).
+//!
+//! It starts a redis-server (Debian's package) on loopback and mock-llm with a fixed capacity
+//! that publishes its limit on every response; then, for each mode, N worker processes (8 by
+//! default: `--workers N`, `--calls K` each) fire their burst at the same instant. One table
+//! row per mode: what the provider received and refused, and how the calls ended.
+
+#[path = "fleet/worker.rs"]
+mod worker;
+
+use std::error::Error;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use mock_llm::MockLlm;
+use retry_redis_server::RedisServer;
+
+/// The provider: requests per second, and how many at once.
+const CAPACITY: u32 = 50;
+const BURST: u32 = 5;
+
+struct Options {
+    workers: usize,
+    calls: usize,
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--worker") {
+        return worker::run(worker_job(&args[1..])?);
+    }
+    let options = options(&args)?;
+    let Some(redis) = RedisServer::start("the fleet example") else {
+        std::process::exit(2);
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let total = options.workers * options.calls;
+    println!(
+        "{} worker processes x {} calls = {total} calls; the provider serves {CAPACITY} requests/s, {BURST} at once, \
+         and publishes its limit (clients / capacity = {:.1} s)\n",
+        options.workers,
+        options.calls,
+        total as f64 / f64::from(CAPACITY)
+    );
+    println!("| mode | requests | 429s | requests per call | all done | failed | early |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (mode, shared) in [("per process", false), ("shared (redis)", true)] {
+        let provider = runtime.block_on(
+            MockLlm::builder()
+                .capacity(f64::from(CAPACITY))
+                .burst(BURST)
+                .publish_limits()
+                .start(),
+        )?;
+        let started = Instant::now();
+        let start_at = worker::unix_ms() + 500;
+        let children = (0..options.workers)
+            .map(|_| {
+                Command::new(std::env::current_exe()?)
+                    .args(["--worker", if shared { "shared" } else { "alone" }])
+                    .arg(provider.base_url())
+                    .arg(redis.url())
+                    .arg(options.calls.to_string())
+                    .arg(start_at.to_string())
+                    .stdout(Stdio::piped())
+                    .spawn()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let (mut ok, mut failed) = (0, 0);
+        for child in children {
+            let output = child.wait_with_output()?;
+            let text = String::from_utf8_lossy(&output.stdout);
+            let counts: Vec<usize> = text
+                .split_whitespace()
+                .filter_map(|word| word.parse().ok())
+                .collect();
+            match counts[..] {
+                [o, f] if output.status.success() => (ok, failed) = (ok + o, failed + f),
+                _ => failed += options.calls,
+            }
+        }
+        let all_done = started
+            .elapsed()
+            .saturating_sub(std::time::Duration::from_millis(500));
+        let stats = provider.stats();
+        println!(
+            "| {mode} | {} | {} | {:.2} | {:.1} s | {failed} | {} |",
+            stats.received,
+            stats.capacity_rejections,
+            stats.received as f64 / total as f64,
+            all_done.as_secs_f64(),
+            stats.early_retries
+        );
+        debug_assert_eq!(ok + failed, total);
+        runtime.block_on(provider.shutdown());
+    }
+    Ok(())
+}
+
+fn options(args: &[String]) -> Result<Options, Box<dyn Error>> {
+    let mut options = Options {
+        workers: 8,
+        calls: 25,
+    };
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or(format!("{flag} needs a value"))?;
+        let n: usize = value
+            .parse()
+            .map_err(|_| format!("{flag} takes a count, got {value:?}"))?;
+        match flag.as_str() {
+            "--workers" if (1..=64).contains(&n) => options.workers = n,
+            "--calls" if (1..=10_000).contains(&n) => options.calls = n,
+            "--workers" | "--calls" => return Err(format!("{flag} {n} is out of range").into()),
+            _ => return Err(format!("unknown option {flag} (--workers N, --calls K)").into()),
+        }
+    }
+    Ok(options)
+}
+
+fn worker_job(args: &[String]) -> Result<worker::Job, Box<dyn Error>> {
+    let [mode, base_url, redis_url, calls, start_at] = args else {
+        return Err("a worker takes: mode base_url redis_url calls start_at_ms".into());
+    };
+    Ok(worker::Job {
+        shared: mode == "shared",
+        base_url: base_url.clone(),
+        redis_url: redis_url.clone(),
+        calls: calls.parse()?,
+        start_at_ms: start_at.parse()?,
+    })
+}
