@@ -12,10 +12,11 @@ mod worker;
 
 use std::error::Error;
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mock_llm::MockLlm;
 use retry_redis_server::RedisServer;
+use retry_runtime::{AdmissionGate, RateLimits, RedisStore};
 
 /// The provider: requests per second, and how many at once.
 const CAPACITY: u32 = 50;
@@ -47,8 +48,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         options.calls,
         total as f64 / f64::from(CAPACITY)
     );
-    println!("| mode | requests | 429s | requests per call | all done | failed | early |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| mode | requests | 429s | requests per call | all done | failed | early | store round trips per call |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (mode, shared) in [("per process", false), ("shared (redis)", true)] {
         let provider = runtime.block_on(
             MockLlm::builder()
@@ -71,7 +74,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                     .spawn()
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let (mut ok, mut failed) = (0, 0);
+        let (mut ok, mut failed, mut trips) = (0, 0, 0);
         for child in children {
             let output = child.wait_with_output()?;
             let text = String::from_utf8_lossy(&output.stdout);
@@ -80,26 +83,69 @@ fn main() -> Result<(), Box<dyn Error>> {
                 .filter_map(|word| word.parse().ok())
                 .collect();
             match counts[..] {
-                [o, f] if output.status.success() => (ok, failed) = (ok + o, failed + f),
+                [o, f, t, _] if output.status.success() => {
+                    (ok, failed, trips) = (ok + o, failed + f, trips + t);
+                }
                 _ => failed += options.calls,
             }
         }
-        let all_done = started
-            .elapsed()
-            .saturating_sub(std::time::Duration::from_millis(500));
+        let all_done = started.elapsed().saturating_sub(Duration::from_millis(500));
         let stats = provider.stats();
         println!(
-            "| {mode} | {} | {} | {:.2} | {:.1} s | {failed} | {} |",
+            "| {mode} | {} | {} | {:.2} | {:.1} s | {failed} | {} | {:.1} |",
             stats.received,
             stats.capacity_rejections,
             stats.received as f64 / total as f64,
             all_done.as_secs_f64(),
-            stats.early_retries
+            stats.early_retries,
+            trips as f64 / total as f64
         );
         debug_assert_eq!(ok + failed, total);
         runtime.block_on(provider.shutdown());
     }
+    decision_latency(&redis);
     Ok(())
+}
+
+/// What a decision through the store adds: a shared gate under a published limit decides
+/// every attempt with one round trip; a gate of this process decides it with none.
+fn decision_latency(redis: &RedisServer) {
+    const DECISIONS: usize = 2_000;
+    let url: &'static str = Box::leak(redis.url().into_boxed_str());
+    let store: &'static RedisStore = Box::leak(Box::new(RedisStore::new(url)));
+    let shared = AdmissionGate::new().named("latency").shared(store);
+    let local = AdmissionGate::new().named("latency");
+    println!(
+        "\nOne admission decision under a published limit ({DECISIONS} in a row, one thread):"
+    );
+    for (what, gate) in [("shared (redis)", &shared), ("per process", &local)] {
+        // Its first attempt's response publishes a limit far from spent.
+        let first = gate.try_admit(0).expect("the first attempt");
+        let far = RateLimits::new().with_requests(1_000_000_000, Duration::from_secs(3_600));
+        gate.published(&far);
+        first.succeeded(None);
+        let mut took: Vec<Duration> = (0..DECISIONS)
+            .map(|_| {
+                let start = Instant::now();
+                let admitted = gate.try_admit(0);
+                let took = start.elapsed();
+                drop(admitted);
+                took
+            })
+            .collect();
+        took.sort_unstable();
+        let at = |share: f64| took[((DECISIONS as f64 * share) as usize).min(DECISIONS - 1)];
+        println!(
+            "   {what}: p50 {:.1} µs, p99 {:.1} µs",
+            at(0.5).as_secs_f64() * 1e6,
+            at(0.99).as_secs_f64() * 1e6
+        );
+    }
+    println!(
+        "   round trips to the store: {}, decisions made without it: {}",
+        store.round_trips(),
+        store.fallbacks()
+    );
 }
 
 fn options(args: &[String]) -> Result<Options, Box<dyn Error>> {

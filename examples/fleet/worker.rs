@@ -27,18 +27,16 @@ fn gate() -> &'static AdmissionGate {
     GATE.get().expect("set before the first call")
 }
 
-/// Runs the job and prints `ok <n> failed <n>` for the parent.
+/// Runs the job and prints `ok <n> failed <n> trips <n> fallbacks <n>` for the parent: the
+/// calls that succeeded and failed, and the round trips to the store (and decisions made
+/// without it).
 pub(crate) fn run(job: Job) -> Result<(), Box<dyn Error>> {
     let gate = AdmissionGate::new().named("fleet-provider");
-    let gate = if job.shared {
-        let url: &'static str = Box::leak(job.redis_url.into_boxed_str());
-        let store: &'static RedisStore = Box::leak(Box::new(
-            RedisStore::new(url).timeout(Duration::from_millis(50)),
-        ));
-        gate.shared(store)
-    } else {
-        gate
-    };
+    let url: &'static str = Box::leak(job.redis_url.into_boxed_str());
+    let store: &'static RedisStore = Box::leak(Box::new(
+        RedisStore::new(url).timeout(Duration::from_millis(50)),
+    ));
+    let gate = if job.shared { gate.shared(store) } else { gate };
     let _ = GATE.set(Box::leak(Box::new(gate)));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -66,7 +64,11 @@ pub(crate) fn run(job: Job) -> Result<(), Box<dyn Error>> {
         }
         (ok, failed)
     });
-    println!("ok {ok} failed {failed}");
+    println!(
+        "ok {ok} failed {failed} trips {} fallbacks {}",
+        store.round_trips(),
+        store.fallbacks()
+    );
     Ok(())
 }
 
