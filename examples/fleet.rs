@@ -14,7 +14,10 @@ use std::error::Error;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use herd::plot::LoadChart;
+use herd::report::rate_per_bucket;
 use mock_llm::MockLlm;
+use plotters::style::RGBColor;
 use retry_redis_server::RedisServer;
 use retry_runtime::{AdmissionGate, RateLimits, RedisStore};
 
@@ -52,6 +55,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         "| mode | requests | 429s | requests per call | all done | failed | early | store round trips per call |"
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let mut loads = Vec::new();
     for (mode, shared) in [("per process", false), ("shared (redis)", true)] {
         let provider = runtime.block_on(
             MockLlm::builder()
@@ -101,10 +105,57 @@ fn main() -> Result<(), Box<dyn Error>> {
             trips as f64 / total as f64
         );
         debug_assert_eq!(ok + failed, total);
+        // Arrivals from the burst's first request.
+        let arrived: Vec<Duration> = provider.requests().iter().map(|r| r.since_start).collect();
+        let first = arrived.iter().min().copied().unwrap_or_default();
+        loads.push((
+            mode,
+            arrived.iter().map(|at| *at - first).collect::<Vec<_>>(),
+        ));
         runtime.block_on(provider.shutdown());
     }
+    let written = chart(&loads, &options)?;
+    println!("\nThe provider's load over time: {}", written.display());
     decision_latency(&redis);
     Ok(())
+}
+
+/// The provider's load over time in each mode, as `target/fleet/fleet-load.{svg,png}`.
+fn chart(
+    loads: &[(&str, Vec<Duration>)],
+    options: &Options,
+) -> Result<std::path::PathBuf, Box<dyn Error>> {
+    const BUCKET: Duration = Duration::from_millis(100);
+    let last = loads
+        .iter()
+        .flat_map(|(_, arrivals)| arrivals.iter().copied())
+        .max()
+        .unwrap_or_default()
+        + BUCKET;
+    let until = last + last / 3;
+    let colours = [RGBColor(214, 39, 40), RGBColor(31, 119, 180)];
+    let chart = LoadChart {
+        title: format!(
+            "{} worker processes x {} calls, one provider of {CAPACITY} req/s",
+            options.workers, options.calls
+        ),
+        since: "the burst".to_owned(),
+        capacity: f64::from(CAPACITY),
+        until,
+        bucket: BUCKET,
+        lines: loads
+            .iter()
+            .zip(colours)
+            .map(|((mode, arrivals), colour)| {
+                let load = rate_per_bucket(arrivals, BUCKET, until);
+                ((*mode).to_owned(), colour, load)
+            })
+            .collect(),
+        shaded: None,
+    };
+    let stem = std::path::Path::new("target/fleet/fleet-load");
+    chart.write(stem)?;
+    Ok(stem.with_extension("svg"))
 }
 
 /// What a decision through the store adds: a shared gate under a published limit decides

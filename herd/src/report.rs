@@ -66,10 +66,17 @@ fn percentile(sorted: &[Duration], pct: usize) -> Duration {
 /// time that the charts draw. Covers `0..until`, at least one bucket.
 #[must_use]
 pub fn load_over_time(run: &Run, bucket: Duration, until: Duration) -> Vec<f64> {
+    rate_per_bucket(&run.arrivals, bucket, until)
+}
+
+/// Requests per second in each `bucket` of `0..until`, from the requests' arrival times
+/// (what a chart of any provider's load draws: the herd's, the fleet example's).
+#[must_use]
+pub fn rate_per_bucket(arrivals: &[Duration], bucket: Duration, until: Duration) -> Vec<f64> {
     let bucket_secs = bucket.as_secs_f64();
     let buckets = (until.as_secs_f64() / bucket_secs).ceil().max(1.0) as usize;
     let mut counts = vec![0u64; buckets];
-    for arrival in &run.arrivals {
+    for arrival in arrivals {
         let index = (arrival.as_secs_f64() / bucket_secs) as usize;
         if let Some(count) = counts.get_mut(index) {
             *count += 1;
