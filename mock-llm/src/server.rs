@@ -24,9 +24,9 @@ use tokio::time::Instant;
 use crate::body::MockBody;
 use crate::fault::{Fault, FaultKind};
 use crate::format;
-use crate::limits::Limits;
+use crate::limits::{Gcra, Limits};
 use crate::responses::{self, ChatRequest, Planned};
-use crate::state::{Gcra, InProgress, Shared, SplitMix64, State};
+use crate::state::{InProgress, Shared, SplitMix64, State};
 use crate::stats::{RequestRecord, Stats};
 
 /// The largest request body accepted (larger ones get a 413).

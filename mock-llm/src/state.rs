@@ -35,83 +35,6 @@ impl SplitMix64 {
     }
 }
 
-/// A GCRA limiter (the token bucket's virtual-scheduling form): `interval` between requests on
-/// average, with `tolerance` = interval × (burst − 1) of slack.
-#[derive(Debug, Clone)]
-pub(crate) struct Gcra {
-    interval: Duration,
-    tolerance: Duration,
-    /// Theoretical arrival time of the next request.
-    tat: Option<Instant>,
-}
-
-impl Gcra {
-    pub(crate) fn new(interval: Duration, burst: u32) -> Self {
-        Gcra {
-            interval,
-            tolerance: interval.saturating_mul(burst.saturating_sub(1)),
-            tat: None,
-        }
-    }
-
-    /// How long until `units` could be taken at `now` (zero: now). More than the bucket holds
-    /// is taken as a full bucket, or it would never be.
-    pub(crate) fn wait(&self, now: Instant, units: u64) -> Duration {
-        let tat = self.tat.map_or(now, |t| t.max(now));
-        let units = units.clamp(1, self.burst());
-        let extra = self
-            .interval
-            .saturating_mul(u32::try_from(units - 1).unwrap_or(u32::MAX));
-        tat.checked_add(extra)
-            .and_then(|t| t.checked_sub(self.tolerance))
-            .map_or(Duration::ZERO, |allow_at| {
-                allow_at.saturating_duration_since(now)
-            })
-    }
-
-    /// Takes `units` at `now` (after [`wait`](Self::wait) said zero).
-    pub(crate) fn take(&mut self, now: Instant, units: u64) {
-        let tat = self.tat.map_or(now, |t| t.max(now));
-        let units = u32::try_from(units.clamp(1, self.burst())).unwrap_or(u32::MAX);
-        self.tat = Some(
-            tat.checked_add(self.interval.saturating_mul(units))
-                .unwrap_or(tat),
-        );
-    }
-
-    /// Admits a request at `now`, or says exactly how long until one would be admitted.
-    #[cfg(test)]
-    pub(crate) fn admit(&mut self, now: Instant) -> Result<(), Duration> {
-        let wait = self.wait(now, 1);
-        if wait.is_zero() {
-            self.take(now, 1);
-            Ok(())
-        } else {
-            Err(wait)
-        }
-    }
-
-    /// The most the bucket holds.
-    fn burst(&self) -> u64 {
-        u64::try_from(self.tolerance.as_nanos() / self.interval.as_nanos().max(1) + 1)
-            .unwrap_or(u64::MAX)
-    }
-
-    /// The limiter's state at `now` as OpenAI publishes its own: the requests it lets through
-    /// at once when full (`x-ratelimit-limit-requests`), those it would let through now
-    /// (`-remaining-`), and the time until it is full again (`-reset-`).
-    pub(crate) fn published(&self, now: Instant) -> (u64, u64, Duration) {
-        let burst = self.tolerance.as_nanos() / self.interval.as_nanos().max(1) + 1;
-        let behind = self
-            .tat
-            .map_or(Duration::ZERO, |tat| tat.saturating_duration_since(now));
-        let lacking = behind.as_nanos().div_ceil(self.interval.as_nanos().max(1));
-        let limit = u64::try_from(burst).unwrap_or(u64::MAX);
-        let remaining = u64::try_from(burst.saturating_sub(lacking)).unwrap_or(0);
-        (limit, remaining, behind)
-    }
-}
-
 /// What the server knows of one idempotency key.
 #[derive(Debug, Default)]
 pub(crate) struct KeyState {
@@ -219,20 +142,6 @@ impl Drop for InProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gcra_spaces_requests_and_tells_the_exact_wait() {
-        let start = Instant::now();
-        let mut limiter = Gcra::new(Duration::from_millis(100), 2);
-        assert_eq!(limiter.admit(start), Ok(()));
-        assert_eq!(limiter.admit(start), Ok(()));
-        assert_eq!(limiter.admit(start), Err(Duration::from_millis(100)));
-        let later = start + Duration::from_millis(40);
-        assert_eq!(limiter.admit(later), Err(Duration::from_millis(60)));
-        let at = start + Duration::from_millis(100);
-        assert_eq!(limiter.admit(at), Ok(()));
-        assert_eq!(limiter.admit(at), Err(Duration::from_millis(100)));
-    }
 
     #[test]
     fn rng_is_reproducible_and_in_range() {

@@ -197,3 +197,30 @@ fn round_trips_on_the_happy_path_and_under_a_published_limit() {
     }
     assert_eq!(store.round_trips() - before, 10);
 }
+
+#[test]
+fn a_store_that_never_answers_costs_a_decision_its_timeout_then_nothing_for_a_second() {
+    // A listener that accepts connections and never answers: a store slower than any bound.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let url: &'static str =
+        Box::leak(format!("redis://{}/", silent.local_addr().unwrap()).into_boxed_str());
+    let store: &'static RedisStore = Box::leak(Box::new(RedisStore::new(url)));
+    let gate = AdmissionGate::new().named("silent").shared(store);
+    let started = std::time::Instant::now();
+    // The first decision waits for the store (20 ms), then decides alone: the probe.
+    let first = gate.try_admit(0).expect("decided alone");
+    assert!(first.is_probe());
+    first.succeeded(None);
+    for _ in 0..100 {
+        gate.try_admit(0).expect("decided alone").succeeded(None);
+    }
+    // Generous: a hang would be seconds per decision; the bound is 20 ms for the first one.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(store.fallbacks() >= 2);
+    // Tried once (the connection's own handshake may be what timed out), then left alone.
+    assert!(store.round_trips() <= 1, "{}", store.round_trips());
+}

@@ -4,7 +4,6 @@
 //!
 //! Time is milliseconds on the gate's timeline ([`crate::window::Timeline`]).
 
-use super::lend::Lent;
 use super::quota::fill;
 pub(crate) use super::quota::Quota;
 
@@ -50,6 +49,21 @@ pub(crate) struct Sent {
     pub(crate) count: u64,
     /// Attempts a second over the latest whole second, in thousandths.
     pub(crate) last_rate_milli: u64,
+}
+
+/// Room the state lent to the gate's lock-free path (see [`super::lend`]): attempts, and
+/// tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Lent {
+    pub(crate) requests: u64,
+    pub(crate) tokens: u64,
+}
+
+impl Lent {
+    pub(crate) const NONE: Lent = Lent {
+        requests: 0,
+        tokens: 0,
+    };
 }
 
 /// Everything the gate knows of one scope.

@@ -7,25 +7,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::decide::{count_sent, Quota, ScopeState};
+use super::decide::{count_sent, Lent, Quota, ScopeState};
 
 /// As good as no limit: room lent while the scope knows no limit. Far from overflowing when
 /// added to.
 pub(crate) const UNLIMITED: u64 = 1 << 62;
-
-/// Room lent out of the state: attempts, and tokens.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub(crate) struct Lent {
-    pub(crate) requests: u64,
-    pub(crate) tokens: u64,
-}
-
-impl Lent {
-    pub(crate) const NONE: Lent = Lent {
-        requests: 0,
-        tokens: 0,
-    };
-}
 
 /// The room `state` may lend at `now`, taken out of its quotas (and recorded in `state.lent`).
 /// Nothing while a cooldown, a probe or the learnt rate decides each attempt; nothing of a

@@ -9,7 +9,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, OnceLock, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::{Client, Connection, RedisResult, Script};
 
@@ -47,7 +47,9 @@ pub struct RedisStore {
     client: OnceLock<Option<Client>>,
     /// One connection, taken by one decision at a time.
     connection: Mutex<Option<Connection>>,
-    /// Until when (on the first gate's timeline, ms) the store is left alone after a failure.
+    /// The store's own instants: every gate that uses it keeps time on a timeline of its own.
+    epoch: OnceLock<Instant>,
+    /// Until when (ms since `epoch`) the store is left alone after a failure.
     down_until: AtomicU64,
     reachable: AtomicBool,
     round_trips: AtomicU64,
@@ -66,6 +68,7 @@ impl RedisStore {
             ttl_ms: 600_000,
             client: OnceLock::new(),
             connection: Mutex::new(None),
+            epoch: OnceLock::new(),
             down_until: AtomicU64::new(0),
             reachable: AtomicBool::new(true),
             round_trips: AtomicU64::new(0),
@@ -117,6 +120,17 @@ impl RedisStore {
         self.fallbacks.load(Relaxed)
     }
 
+    /// Milliseconds since the store's first use.
+    fn now_ms(&self) -> u64 {
+        let epoch = *self.epoch.get_or_init(Instant::now);
+        u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether the store failed less than a second ago.
+    fn is_down(&self) -> bool {
+        self.now_ms() < self.down_until.load(Relaxed)
+    }
+
     fn key(&self, scope: &str) -> String {
         format!("{}:{{{scope}}}:gate", self.prefix)
     }
@@ -128,6 +142,13 @@ impl RedisStore {
             .connection
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        // Decisions that queued for the connection while it failed do not try it again.
+        if self.is_down() {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "the store failed less than a second ago",
+            )));
+        }
         if guard.is_none() {
             let timeout = Duration::from_millis(self.timeout_ms);
             let client = self
@@ -170,11 +191,15 @@ impl RedisStore {
     }
 
     /// Marks the store reachable or not, saying so once per change.
-    fn reached(&self, reachable: bool, local_now: u64, error: Option<&redis::RedisError>) {
+    fn reached(&self, reachable: bool, error: Option<&redis::RedisError>) {
         if !reachable {
             self.fallbacks.fetch_add(1, Relaxed);
-            self.down_until
-                .store(local_now.saturating_add(RETRY_AFTER_MS), Relaxed);
+            // A decision turned away because the store is already left alone does not push
+            // back the moment it is tried again.
+            if !self.is_down() {
+                self.down_until
+                    .store(self.now_ms().saturating_add(RETRY_AFTER_MS), Relaxed);
+            }
         }
         if self.reachable.swap(reachable, Relaxed) != reachable {
             if reachable {
@@ -257,7 +282,7 @@ impl SharedScopes for RedisStore {
         local_now: u64,
         step: &mut dyn FnMut(&mut ScopeState, u64) -> bool,
     ) -> bool {
-        if local_now < self.down_until.load(Relaxed) {
+        if self.is_down() {
             self.fallbacks.fetch_add(1, Relaxed);
             decide_alone(cached, local_now, step);
             return false;
@@ -298,7 +323,7 @@ impl SharedScopes for RedisStore {
         })();
         match outcome {
             Ok(true) => {
-                self.reached(true, local_now, None);
+                self.reached(true, None);
                 true
             }
             Ok(false) => {
@@ -308,7 +333,7 @@ impl SharedScopes for RedisStore {
                 false
             }
             Err(error) => {
-                self.reached(false, local_now, Some(&error));
+                self.reached(false, Some(&error));
                 decide_alone(cached, local_now, step);
                 false
             }
