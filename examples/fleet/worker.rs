@@ -1,5 +1,5 @@
-//! One process of the fleet: a burst of calls through `#[retry]`, with the admission gate
-//! (its scope in this process, or shared through Redis), a retry budget and a breaker.
+//! One process of the fleet: a burst of calls through `#[retry]`, with the admission gate and
+//! the retry budget (in this process, or shared through Redis) and a breaker (in this process).
 
 use std::error::Error;
 use std::sync::OnceLock;
@@ -20,11 +20,15 @@ pub(crate) struct Job {
 }
 
 static GATE: OnceLock<&'static AdmissionGate> = OnceLock::new();
-static BUDGET: RetryBudget = RetryBudget::new();
+static BUDGET: OnceLock<&'static RetryBudget> = OnceLock::new();
 static BREAKER: CircuitBreaker = CircuitBreaker::new().named("fleet-provider");
 
 fn gate() -> &'static AdmissionGate {
     GATE.get().expect("set before the first call")
+}
+
+fn budget() -> &'static RetryBudget {
+    BUDGET.get().expect("set before the first call")
 }
 
 /// Runs the job and prints `ok <n> failed <n> trips <n> fallbacks <n>` for the parent: the
@@ -36,7 +40,13 @@ pub(crate) fn run(job: Job) -> Result<(), Box<dyn Error>> {
     let store: &'static RedisStore = Box::leak(Box::new(
         RedisStore::new(url).timeout(Duration::from_millis(50)),
     ));
-    let gate = if job.shared { gate.shared(store) } else { gate };
+    let budget = RetryBudget::new();
+    let (gate, budget) = if job.shared {
+        (gate.shared(store), budget.shared("fleet-provider", store))
+    } else {
+        (gate, budget)
+    };
+    let _ = BUDGET.set(Box::leak(Box::new(budget)));
     let _ = GATE.set(Box::leak(Box::new(gate)));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -87,7 +97,7 @@ pub(crate) fn unix_ms() -> u64 {
     deadline = 60s,
     max_retry_after = 30s,
     admission = gate(),
-    budget = BUDGET,
+    budget = budget(),
     circuit_breaker = BREAKER
 )]
 async fn complete(client: &reqwest::Client, url: &str) -> Result<(), HttpError> {

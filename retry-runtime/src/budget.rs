@@ -5,6 +5,7 @@
 use core::fmt;
 use std::borrow::Borrow;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -124,6 +125,37 @@ pub struct RetryBudget {
     settings: Settings,
     ring: Ring,
     time: Timeline,
+    /// The store the fleet shares this budget through, and the budget's name there.
+    shared: Option<(&'static dyn SharedBudgets, &'static str)>,
+    /// First attempts not yet added to the fleet's window.
+    pending: AtomicU64,
+    /// When they were last added (on the budget's timeline, ms).
+    flushed_at: AtomicU64,
+}
+
+/// A store the fleet shares retry budgets through.
+pub(crate) trait SharedBudgets: Sync {
+    /// Adds `deposits` first attempts to `scope`'s window and, if `withdraw`, takes a retry
+    /// if the fleet's window allows one: `Some(taken)`; `None` when the store did not answer.
+    fn exchange(
+        &self,
+        scope: &str,
+        deposits: u64,
+        withdraw: bool,
+        terms: BudgetTerms,
+    ) -> Option<bool>;
+
+    /// How long first attempts may wait before they are added to the fleet's window (ms).
+    fn staleness_ms(&self) -> u64;
+}
+
+/// A budget's terms, as a shared store applies them.
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(feature = "redis"), allow(dead_code))] // only a shared store reads them
+pub(crate) struct BudgetTerms {
+    pub(crate) ratio_ppm: u32,
+    pub(crate) reserve: u64,
+    pub(crate) window_ms: u64,
 }
 
 impl RetryBudget {
@@ -152,6 +184,9 @@ impl RetryBudget {
             settings,
             ring: Ring::new(),
             time: Timeline::new(),
+            shared: None,
+            pending: AtomicU64::new(0),
+            flushed_at: AtomicU64::new(0),
         }
     }
 
@@ -254,6 +289,62 @@ impl RetryBudget {
     #[inline]
     pub fn deposit(&self) {
         self.deposit_with(|| self.time.now_ms());
+        if let Some((store, scope)) = self.shared {
+            self.deposit_shared(store, scope);
+        }
+    }
+
+    /// Shares this budget with every process whose budget of the same `scope` uses `store`:
+    /// first attempts count in one window for the fleet (each process adds its own at most
+    /// the store's staleness bound late), and each retry is taken from it, one round trip. A
+    /// store that does not answer leaves the process deciding on its own counts.
+    ///
+    /// ```no_run
+    /// use retry_runtime::{RedisStore, RetryBudget};
+    ///
+    /// static FLEET: RedisStore = RedisStore::new("redis://127.0.0.1:6379/");
+    /// static BUDGET: RetryBudget = RetryBudget::new().ratio(0.1).shared("openai", &FLEET);
+    /// ```
+    #[cfg(feature = "redis")]
+    #[must_use]
+    pub const fn shared(mut self, scope: &'static str, store: &'static crate::RedisStore) -> Self {
+        self.shared = Some((store, scope));
+        self
+    }
+
+    /// Counts a first attempt for the fleet: added with the others of this process once the
+    /// last ones were added a staleness bound ago.
+    #[cold]
+    fn deposit_shared(&self, store: &dyn SharedBudgets, scope: &str) {
+        self.pending.fetch_add(1, Relaxed);
+        let now = self.time.now_ms();
+        let last = self.flushed_at.load(Relaxed);
+        // 0: never added (the first first attempt goes at once).
+        let due = last == 0 || now.saturating_sub(last) >= store.staleness_ms();
+        let stamp = now.max(1);
+        if due
+            && self
+                .flushed_at
+                .compare_exchange(last, stamp, Relaxed, Relaxed)
+                .is_ok()
+        {
+            let deposits = self.pending.swap(0, Relaxed);
+            if store
+                .exchange(scope, deposits, false, self.terms())
+                .is_none()
+            {
+                // Kept for the next time the store answers.
+                self.pending.fetch_add(deposits, Relaxed);
+            }
+        }
+    }
+
+    fn terms(&self) -> BudgetTerms {
+        BudgetTerms {
+            ratio_ppm: self.settings.ratio_ppm,
+            reserve: self.settings.reserve,
+            window_ms: self.settings.window_ms(),
+        }
     }
 
     /// Takes one retry from the budget if it has one: `false` when it is spent.
@@ -269,6 +360,15 @@ impl RetryBudget {
     /// assert!(!budget.try_withdraw());
     /// ```
     pub fn try_withdraw(&self) -> bool {
+        if let Some((store, scope)) = self.shared {
+            let deposits = self.pending.swap(0, Relaxed);
+            match store.exchange(scope, deposits, true, self.terms()) {
+                Some(taken) => return taken,
+                None => {
+                    self.pending.fetch_add(deposits, Relaxed);
+                }
+            }
+        }
         self.try_withdraw_at(self.time.now_ms())
     }
 

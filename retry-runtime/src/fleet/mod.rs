@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use redis::{Client, Connection, RedisResult, Script};
 
+mod budget;
+
 use crate::admission::{codec, Cached, SharedScopes, SharedState as ScopeState};
 use crate::window::ceil_millis;
 
@@ -131,13 +133,36 @@ impl RedisStore {
         self.now_ms() < self.down_until.load(Relaxed)
     }
 
-    fn key(&self, scope: &str) -> String {
-        format!("{}:{{{scope}}}:gate", self.prefix)
+    /// The key of `scope`'s `kind` of state (`gate`, `budget`), its scope a hash tag.
+    fn key(&self, scope: &str, kind: &str) -> String {
+        format!("{}:{{{scope}}}:{kind}", self.prefix)
     }
 
-    /// One run of the script: `Some(version)` to write `state` if the scope is still at that
-    /// version, `None` to read.
+    /// One run of the scope's script: `Some(version)` to write `state` if the scope is still
+    /// at that version, `None` to read.
     fn exchange(&self, key: &str, write: Option<(u64, &str)>) -> RedisResult<Reply> {
+        let (version, state) = write.map_or((String::new(), ""), |(v, s)| (v.to_string(), s));
+        let (written, version, state, server_ms) = self.round_trip(|connection| {
+            scope_script()
+                .key(key)
+                .arg(&version)
+                .arg(state)
+                .arg(self.ttl_ms)
+                .invoke::<(u8, u64, String, u64)>(connection)
+        })?;
+        Ok(Reply {
+            written: written == 1,
+            version,
+            state,
+            server_ms,
+        })
+    }
+
+    /// One round trip on the store's connection (made if there is none), within the timeout.
+    fn round_trip<T>(
+        &self,
+        invoke: impl FnOnce(&mut Connection) -> RedisResult<T>,
+    ) -> RedisResult<T> {
         let mut guard = self
             .connection
             .lock()
@@ -168,30 +193,16 @@ impl RedisStore {
         }
         let connection = guard.as_mut().expect("connected above");
         self.round_trips.fetch_add(1, Relaxed);
-        let (version, state) = write.map_or((String::new(), ""), |(v, s)| (v.to_string(), s));
-        let result = script()
-            .key(key)
-            .arg(version)
-            .arg(state)
-            .arg(self.ttl_ms)
-            .invoke::<(u8, u64, String, u64)>(connection);
-        match result {
-            Ok((written, version, state, server_ms)) => Ok(Reply {
-                written: written == 1,
-                version,
-                state,
-                server_ms,
-            }),
-            Err(error) => {
-                // A connection that failed may be in any state: a new one next time.
-                *guard = None;
-                Err(error)
-            }
+        let result = invoke(connection);
+        if result.is_err() {
+            // A connection that failed may be in any state: a new one next time.
+            *guard = None;
         }
+        result
     }
 
     /// Marks the store reachable or not, saying so once per change.
-    fn reached(&self, reachable: bool, error: Option<&redis::RedisError>) {
+    pub(crate) fn reached(&self, reachable: bool, error: Option<&redis::RedisError>) {
         if !reachable {
             self.fallbacks.fetch_add(1, Relaxed);
             // A decision turned away because the store is already left alone does not push
@@ -229,8 +240,9 @@ impl core::fmt::Debug for RedisStore {
     }
 }
 
-/// The script, hashed once; sent whole only when the server does not know it (`NOSCRIPT`).
-fn script() -> &'static Script {
+/// The scope's script, hashed once; sent whole only when the server does not know it
+/// (`NOSCRIPT`).
+fn scope_script() -> &'static Script {
     static SCRIPT: OnceLock<Script> = OnceLock::new();
     SCRIPT.get_or_init(|| Script::new(include_str!("scope.lua")))
 }
@@ -287,7 +299,7 @@ impl SharedScopes for RedisStore {
             decide_alone(cached, local_now, step);
             return false;
         }
-        let key = self.key(scope);
+        let key = self.key(scope, "gate");
         let outcome = (|| -> RedisResult<bool> {
             let mut age = local_now.saturating_sub(cached.synced_at);
             if cached.version == 0 || age >= self.staleness_ms {

@@ -1,0 +1,55 @@
+//! A retry budget the fleet shares: its window of first attempts and retries kept in Redis,
+//! on the server's clock (`budget.lua`), one round trip per retry taken.
+
+use std::sync::OnceLock;
+
+use redis::Script;
+
+use super::RedisStore;
+use crate::budget::{BudgetTerms, SharedBudgets};
+
+fn budget_script() -> &'static Script {
+    static SCRIPT: OnceLock<Script> = OnceLock::new();
+    SCRIPT.get_or_init(|| Script::new(include_str!("budget.lua")))
+}
+
+impl SharedBudgets for RedisStore {
+    fn exchange(
+        &self,
+        scope: &str,
+        deposits: u64,
+        withdraw: bool,
+        terms: BudgetTerms,
+    ) -> Option<bool> {
+        if self.is_down() {
+            self.reached(false, None);
+            return None;
+        }
+        let key = self.key(scope, "budget");
+        let outcome = self.round_trip(|connection| {
+            budget_script()
+                .key(&key)
+                .arg(deposits)
+                .arg(if withdraw { "1" } else { "0" })
+                .arg(terms.ratio_ppm)
+                .arg(terms.reserve)
+                .arg(terms.window_ms)
+                .arg(self.ttl_ms.max(terms.window_ms))
+                .invoke::<u8>(connection)
+        });
+        match outcome {
+            Ok(taken) => {
+                self.reached(true, None);
+                Some(taken == 1)
+            }
+            Err(error) => {
+                self.reached(false, Some(&error));
+                None
+            }
+        }
+    }
+
+    fn staleness_ms(&self) -> u64 {
+        self.staleness_ms
+    }
+}
