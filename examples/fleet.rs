@@ -1,6 +1,6 @@
 //! `cargo run --release --example fleet`: a fleet of worker processes calling one provider,
-//! with each process's admission gate and retry budget on its own (`per process`), and then
-//! sharing them through Redis (`shared (redis)`).
+//! with each process's admission gate, retry budget and breaker on its own (`per process`),
+//! and then sharing them through Redis (`shared (redis)`).
 //!
 //! It starts a redis-server (Debian's package) on loopback and mock-llm with a fixed capacity
 //! that publishes its limit on every response; then, for each mode, N worker processes (8 by

@@ -1,5 +1,5 @@
-//! One process of the fleet: a burst of calls through `#[retry]`, with the admission gate and
-//! the retry budget (in this process, or shared through Redis) and a breaker (in this process).
+//! One process of the fleet: a burst of calls through `#[retry]`, with the admission gate, the
+//! retry budget and the circuit breaker, in this process or shared through Redis.
 
 use std::error::Error;
 use std::sync::OnceLock;
@@ -21,7 +21,7 @@ pub(crate) struct Job {
 
 static GATE: OnceLock<&'static AdmissionGate> = OnceLock::new();
 static BUDGET: OnceLock<&'static RetryBudget> = OnceLock::new();
-static BREAKER: CircuitBreaker = CircuitBreaker::new().named("fleet-provider");
+static BREAKER: OnceLock<&'static CircuitBreaker> = OnceLock::new();
 
 fn gate() -> &'static AdmissionGate {
     GATE.get().expect("set before the first call")
@@ -29,6 +29,10 @@ fn gate() -> &'static AdmissionGate {
 
 fn budget() -> &'static RetryBudget {
     BUDGET.get().expect("set before the first call")
+}
+
+fn breaker() -> &'static CircuitBreaker {
+    BREAKER.get().expect("set before the first call")
 }
 
 /// Runs the job and prints `ok <n> failed <n> trips <n> fallbacks <n>` for the parent: the
@@ -41,12 +45,18 @@ pub(crate) fn run(job: Job) -> Result<(), Box<dyn Error>> {
         RedisStore::new(url).timeout(Duration::from_millis(50)),
     ));
     let budget = RetryBudget::new();
-    let (gate, budget) = if job.shared {
-        (gate.shared(store), budget.shared("fleet-provider", store))
+    let breaker = CircuitBreaker::new().named("fleet-provider");
+    let (gate, budget, breaker) = if job.shared {
+        (
+            gate.shared(store),
+            budget.shared("fleet-provider", store),
+            breaker.shared(store),
+        )
     } else {
-        (gate, budget)
+        (gate, budget, breaker)
     };
     let _ = BUDGET.set(Box::leak(Box::new(budget)));
+    let _ = BREAKER.set(Box::leak(Box::new(breaker)));
     let _ = GATE.set(Box::leak(Box::new(gate)));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -98,7 +108,7 @@ pub(crate) fn unix_ms() -> u64 {
     max_retry_after = 30s,
     admission = gate(),
     budget = budget(),
-    circuit_breaker = BREAKER
+    circuit_breaker = breaker()
 )]
 async fn complete(client: &reqwest::Client, url: &str) -> Result<(), HttpError> {
     let body = r#"{"model":"mock-model","messages":[{"role":"user","content":"hello"}]}"#;

@@ -13,9 +13,12 @@ use crate::observe::{self, BreakerTransition};
 use crate::{ClassSet, Clock, ErrorClass};
 
 pub(crate) mod decide;
+mod fleet;
 mod permit;
 mod state;
 
+#[cfg(feature = "redis")]
+pub(crate) use self::fleet::{BreakerTerms, SharedBreakers};
 pub use self::permit::{BreakerPermit, CircuitOpen};
 pub use self::state::{BreakerSnapshot, BreakerState};
 
@@ -106,6 +109,10 @@ pub struct CircuitBreaker {
     trips: AtomicU64,
     ring: Ring,
     time: Timeline,
+    /// The store the fleet shares this breaker through (its name is the scope there).
+    shared: Option<&'static dyn fleet::SharedBreakers>,
+    /// Outcomes not yet added to the fleet's window.
+    pending: fleet::Pending,
 }
 
 impl CircuitBreaker {
@@ -140,7 +147,29 @@ impl CircuitBreaker {
             trips: AtomicU64::new(0),
             ring: Ring::new(),
             time: Timeline::new(),
+            shared: None,
+            pending: fleet::Pending::new(),
         }
+    }
+
+    /// Shares this breaker with every process whose breaker of the same name uses `store`:
+    /// outcomes count in one window for the fleet (each process adds its own at most the
+    /// store's staleness bound late), the fleet's breaker opens on the fleet's failure ratio
+    /// over its minimum of calls, and each process that hears of it opens its own. Failures
+    /// in a row still open only this process's breaker: one worker's bad network does not
+    /// open the fleet's.
+    ///
+    /// ```no_run
+    /// use retry_runtime::{CircuitBreaker, RedisStore};
+    ///
+    /// static FLEET: RedisStore = RedisStore::new("redis://127.0.0.1:6379/");
+    /// static OPENAI: CircuitBreaker = CircuitBreaker::new().named("openai").shared(&FLEET);
+    /// ```
+    #[cfg(feature = "redis")]
+    #[must_use]
+    pub const fn shared(mut self, store: &'static crate::RedisStore) -> Self {
+        self.shared = Some(store);
+        self
     }
 
     /// The name in logs and in [`CircuitOpen`].
@@ -496,12 +525,16 @@ impl CircuitBreaker {
     /// assert_eq!(breaker.state(), BreakerState::Closed);
     /// ```
     pub fn trip(&self) {
+        self.trip_because("tripped by hand");
+    }
+
+    fn trip_because(&self, why: &str) {
         let now = self.time.now_ms();
         if let Some((before, next)) = decide::transition(&self.state, |state| {
             Some(decide::trip(&self.settings, state, now))
         }) {
             self.trips.fetch_add(1, Relaxed);
-            self.tell(before, next, Some("tripped by hand"));
+            self.tell(before, next, Some(why));
         }
     }
 

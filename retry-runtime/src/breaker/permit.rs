@@ -46,6 +46,9 @@ impl BreakerPermit<'_> {
             PermitKind::Closed { .. } => this.breaker.closed_success(),
             PermitKind::Probe { gen } => this.breaker.probe_ended(gen, ProbeOutcome::Success),
         }
+        if let Some(store) = this.breaker.shared {
+            this.breaker.count_for_fleet(store, false);
+        }
     }
 
     /// The call failed with an error of `class`: a failure if the breaker counts the class,
@@ -63,6 +66,9 @@ impl BreakerPermit<'_> {
         let this = ManuallyDrop::new(self);
         if this.breaker.is_counted(class) {
             this.counted_failure();
+            if let Some(store) = this.breaker.shared {
+                this.breaker.count_for_fleet(store, true);
+            }
         } else if let PermitKind::Probe { gen } = this.kind {
             this.breaker.probe_ended(gen, ProbeOutcome::Abandoned);
         }

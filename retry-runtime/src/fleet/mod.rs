@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use redis::{Client, Connection, RedisResult, Script};
 
+mod breaker;
 mod budget;
 
 use crate::admission::{codec, Cached, SharedScopes, SharedState as ScopeState};

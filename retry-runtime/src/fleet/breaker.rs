@@ -1,0 +1,50 @@
+//! A circuit breaker the fleet shares: its window of calls and failures, and its open state,
+//! kept in Redis on the server's clock (`breaker.lua`).
+
+use std::sync::OnceLock;
+
+use redis::Script;
+
+use super::RedisStore;
+use crate::breaker::{BreakerTerms, SharedBreakers};
+
+fn breaker_script() -> &'static Script {
+    static SCRIPT: OnceLock<Script> = OnceLock::new();
+    SCRIPT.get_or_init(|| Script::new(include_str!("breaker.lua")))
+}
+
+impl SharedBreakers for RedisStore {
+    fn exchange(&self, scope: &str, calls: u64, failures: u64, terms: BreakerTerms) -> Option<u64> {
+        if self.is_down() {
+            self.reached(false, None);
+            return None;
+        }
+        let key = self.key(scope, "breaker");
+        let outcome = self.round_trip(|connection| {
+            breaker_script()
+                .key(&key)
+                .arg(calls)
+                .arg(failures)
+                .arg(terms.ratio_ppm)
+                .arg(terms.minimum_calls)
+                .arg(terms.window_ms)
+                .arg(terms.break_ms)
+                .arg(self.ttl_ms.max(terms.window_ms))
+                .invoke::<u64>(connection)
+        });
+        match outcome {
+            Ok(open_ms) => {
+                self.reached(true, None);
+                Some(open_ms)
+            }
+            Err(error) => {
+                self.reached(false, Some(&error));
+                None
+            }
+        }
+    }
+
+    fn staleness_ms(&self) -> u64 {
+        self.staleness_ms
+    }
+}
