@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use retry_redis_server::RedisServer;
-use retry_runtime::{AdmissionGate, AdmissionWait, RateLimits, RedisStore};
+use retry_runtime::{AdmissionGate, AdmissionWait, KeyedGates, RateLimits, RedisStore};
 
 /// A process of the fleet: its own store (connection) and its own gate named `scope`.
 fn process(
@@ -223,4 +223,31 @@ fn a_store_that_never_answers_costs_a_decision_its_timeout_then_nothing_for_a_se
     assert!(store.fallbacks() >= 2);
     // Tried once (the connection's own handshake may be what timed out), then left alone.
     assert!(store.round_trips() <= 1, "{}", store.round_trips());
+}
+
+#[test]
+fn keyed_gates_share_each_key_as_a_scope_of_its_own() {
+    let Some(server) = RedisServer::start("keyed_gates_share_each_key_as_a_scope_of_its_own")
+    else {
+        return;
+    };
+    let keyed = |server: &RedisServer| -> &'static KeyedGates {
+        let (store, _) = process(server, "unused");
+        Box::leak(Box::new(KeyedGates::new(
+            AdmissionGate::new().named("per-model").shared(store),
+        )))
+    };
+    let (a, b) = (keyed(&server), keyed(&server));
+    a.for_key("gpt-4o")
+        .rate_limited(Some(Duration::from_secs(20)));
+    let refused = b.for_key("gpt-4o").try_admit(0).unwrap_err();
+    assert_eq!(
+        refused.reason(),
+        AdmissionWait::Cooldown,
+        "the key's scope, fleet-wide"
+    );
+    assert!(
+        b.for_key("gpt-4o-mini").try_admit(0).is_ok(),
+        "another key's scope"
+    );
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::decide::Settings;
+use super::store::SharedScopes;
 use super::AdmissionGate;
 use crate::keyed::{Bounds, KeyedMap};
 use crate::window::Timeline;
@@ -36,16 +37,20 @@ pub struct KeyedGates<K = String> {
     max_keys: usize,
     idle_ms: u64,
     keys: KeyedMap<K, AdmissionGate>,
+    /// The template's shared store: each key's gate shares its own scope there.
+    shared: Option<&'static dyn SharedScopes>,
 }
 
 impl<K> KeyedGates<K> {
-    /// Gates made like `gate` (its name and settings; its state is not used), at most 10 000
-    /// keys, dropped after 10 minutes unused.
+    /// Gates made like `gate` (its name and settings, and its shared store if it has one,
+    /// where each key is a scope of its own; its state is not used), at most 10 000 keys,
+    /// dropped after 10 minutes unused.
     #[must_use]
     pub const fn new(gate: AdmissionGate) -> Self {
         let name = gate.name;
         let template = gate.settings;
         let time = gate.time.fresh();
+        let shared = gate.shared;
         // `const` cannot run a destructor; the template owns no memory to free.
         std::mem::forget(gate);
         KeyedGates {
@@ -55,6 +60,7 @@ impl<K> KeyedGates<K> {
             max_keys: 10_000,
             idle_ms: 600_000,
             keys: KeyedMap::new(),
+            shared,
         }
     }
 
@@ -108,7 +114,12 @@ impl<K: Hash + Eq> KeyedGates<K> {
     {
         let now = self.time.now_ms();
         self.keys.get_or_make(key, now, self.bounds(), || {
-            AdmissionGate::made(self.name, self.template, self.time.fresh())
+            let mut gate = AdmissionGate::made(self.name, self.template, self.time.fresh());
+            if let Some(store) = self.shared {
+                gate.shared = Some(store);
+                gate.scope = Some(keyed_scope(self.name, key));
+            }
+            gate
         })
     }
 
@@ -120,6 +131,16 @@ impl<K: Hash + Eq> KeyedGates<K> {
     {
         self.keys.remove(key)
     }
+}
+
+/// A key's scope in a shared store: the gates' name and the key's hash, the same in every
+/// process built by the same compiler (the standard hasher with its fixed keys), so that a
+/// fleet of one build shares each key's scope.
+fn keyed_scope<Q: Hash + ?Sized>(name: &str, key: &Q) -> Box<str> {
+    use std::hash::Hasher;
+    let mut hasher = std::hash::DefaultHasher::new();
+    key.hash(&mut hasher);
+    format!("{name}/{:016x}", hasher.finish()).into_boxed_str()
 }
 
 impl<K> fmt::Debug for KeyedGates<K> {

@@ -78,6 +78,8 @@ pub struct AdmissionGate {
     state: Mutex<Cached>,
     /// The store the fleet shares the scope's state through, if any.
     shared: Option<&'static dyn SharedScopes>,
+    /// The scope's name in that store, when it is not the gate's (a key of [`KeyedGates`]).
+    scope: Option<Box<str>>,
     /// With a shared store, until when the room lent lasts (on the gate's timeline, ms):
     /// another process may have learnt of a cooldown since it was read.
     lent_until: AtomicU64,
@@ -108,6 +110,7 @@ impl AdmissionGate {
             time,
             state: Mutex::new(Cached::UNHEARD),
             shared: None,
+            scope: None,
             lent_until: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             learning: AtomicBool::new(false),
@@ -243,7 +246,8 @@ impl AdmissionGate {
         };
         match self.shared {
             Some(store) => {
-                store.update(self.name, &mut cached, local_now, &mut step);
+                let scope = self.scope.as_deref().unwrap_or(self.name);
+                store.update(scope, &mut cached, local_now, &mut step);
                 self.lent_until
                     .store(local_now.saturating_add(store.staleness_ms()), Relaxed);
             }
