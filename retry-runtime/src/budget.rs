@@ -127,6 +127,8 @@ pub struct RetryBudget {
     time: Timeline,
     /// The store the fleet shares this budget through, and the budget's name there.
     shared: Option<(&'static dyn SharedBudgets, &'static str)>,
+    /// A key's scope there, for a budget of [`KeyedBudgets`] (the name's otherwise).
+    key_scope: Option<Box<str>>,
     /// First attempts not yet added to the fleet's window.
     pending: AtomicU64,
     /// When they were last added (on the budget's timeline, ms).
@@ -185,6 +187,7 @@ impl RetryBudget {
             ring: Ring::new(),
             time: Timeline::new(),
             shared: None,
+            key_scope: None,
             pending: AtomicU64::new(0),
             flushed_at: AtomicU64::new(0),
         }
@@ -290,7 +293,7 @@ impl RetryBudget {
     pub fn deposit(&self) {
         self.deposit_with(|| self.time.now_ms());
         if let Some((store, scope)) = self.shared {
-            self.deposit_shared(store, scope);
+            self.deposit_shared(store, self.key_scope.as_deref().unwrap_or(scope));
         }
     }
 
@@ -361,6 +364,7 @@ impl RetryBudget {
     /// ```
     pub fn try_withdraw(&self) -> bool {
         if let Some((store, scope)) = self.shared {
+            let scope = self.key_scope.as_deref().unwrap_or(scope);
             let deposits = self.pending.swap(0, Relaxed);
             match store.exchange(scope, deposits, true, self.terms()) {
                 Some(taken) => return taken,
@@ -514,6 +518,8 @@ pub struct BudgetSnapshot {
 /// ```
 pub struct KeyedBudgets<K = String> {
     template: Settings,
+    /// The template's shared store: each key's budget shares its own scope there.
+    shared: Option<(&'static dyn SharedBudgets, &'static str)>,
     /// On the template's clock: the keys' idle times, and each key's budget anew.
     time: Timeline,
     max_keys: usize,
@@ -522,8 +528,9 @@ pub struct KeyedBudgets<K = String> {
 }
 
 impl<K> KeyedBudgets<K> {
-    /// Budgets made like `budget` (its settings; its counts are not used), at most 10 000
-    /// keys, dropped after 10 minutes unused.
+    /// Budgets made like `budget` (its settings, and its shared store if it has one, where
+    /// each key is a scope of its own; its counts are not used), at most 10 000 keys, dropped
+    /// after 10 minutes unused.
     ///
     /// ```
     /// use retry_runtime::{KeyedBudgets, RetryBudget};
@@ -536,11 +543,13 @@ impl<K> KeyedBudgets<K> {
     pub const fn new(budget: RetryBudget) -> Self {
         let settings = budget.settings;
         let time = budget.time.fresh();
+        let shared = budget.shared;
         // `const` cannot run a destructor; the template owns no memory to free (its counts are
         // atomics, its timeline at most one instant).
         std::mem::forget(budget);
         KeyedBudgets {
             template: settings,
+            shared,
             time,
             max_keys: 10_000,
             idle_ms: 600_000,
@@ -676,6 +685,10 @@ impl<K: Hash + Eq> KeyedBudgets<K> {
         };
         self.keys.get_or_make(key, now_ms, bounds, || RetryBudget {
             time: self.time.fresh(),
+            shared: self.shared,
+            key_scope: self
+                .shared
+                .map(|(_, scope)| crate::keyed::scope_of_key(scope, key)),
             ..RetryBudget::with_settings(self.template)
         })
     }

@@ -151,3 +151,13 @@ impl<K: Hash + Eq, V> KeyMap<K, V> {
         }
     }
 }
+
+/// A key's scope in a shared store: `name` and the key's hash, the same in every process built
+/// by the same compiler (the standard hasher with its fixed keys), so that a fleet of one build
+/// shares each key's scope.
+pub(crate) fn scope_of_key<Q: Hash + ?Sized>(name: &str, key: &Q) -> Box<str> {
+    use std::hash::Hasher;
+    let mut hasher = std::hash::DefaultHasher::new();
+    key.hash(&mut hasher);
+    format!("{name}/{:016x}", hasher.finish()).into_boxed_str()
+}

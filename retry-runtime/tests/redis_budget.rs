@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use retry_redis_server::RedisServer;
-use retry_runtime::{RedisStore, RetryBudget};
+use retry_runtime::{KeyedBudgets, RedisStore, RetryBudget};
 
 /// A process's budget: half a retry per first attempt, no floor, sharing `scope`; its first
 /// attempts added to the fleet's window at once (a staleness bound of 0).
@@ -54,4 +54,31 @@ fn first_attempts_of_one_process_earn_retries_for_another_and_no_more() {
     assert!(a.try_withdraw());
     assert!(!b.try_withdraw(), "b's own counts earn nothing");
     assert!(store_b.fallbacks() >= 1);
+}
+
+#[test]
+fn keyed_budgets_share_each_key_as_a_scope_of_its_own() {
+    let Some(server) = RedisServer::start("keyed_budgets_share_each_key_as_a_scope_of_its_own")
+    else {
+        return;
+    };
+    let keyed = |server: &RedisServer| -> &'static KeyedBudgets {
+        let (store, _) = budget(server, "unused");
+        Box::leak(Box::new(KeyedBudgets::new(
+            RetryBudget::new()
+                .ratio(0.5)
+                .min_per_second(0.0)
+                .shared("per-user", store),
+        )))
+    };
+    let (a, b) = (keyed(&server), keyed(&server));
+    for _ in 0..2 {
+        a.for_key("alice").deposit();
+    }
+    assert!(
+        b.for_key("alice").try_withdraw(),
+        "alice's fleet-wide window"
+    );
+    assert!(!b.for_key("alice").try_withdraw());
+    assert!(!b.for_key("bob").try_withdraw(), "bob's is his own");
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::decide::Settings;
 use super::store::SharedScopes;
 use super::AdmissionGate;
-use crate::keyed::{Bounds, KeyedMap};
+use crate::keyed::{scope_of_key, Bounds, KeyedMap};
 use crate::window::Timeline;
 
 /// An [`AdmissionGate`] per scope key, made on first use like a template, with bounded memory
@@ -117,7 +117,7 @@ impl<K: Hash + Eq> KeyedGates<K> {
             let mut gate = AdmissionGate::made(self.name, self.template, self.time.fresh());
             if let Some(store) = self.shared {
                 gate.shared = Some(store);
-                gate.scope = Some(keyed_scope(self.name, key));
+                gate.scope = Some(scope_of_key(self.name, key));
             }
             gate
         })
@@ -131,16 +131,6 @@ impl<K: Hash + Eq> KeyedGates<K> {
     {
         self.keys.remove(key)
     }
-}
-
-/// A key's scope in a shared store: the gates' name and the key's hash, the same in every
-/// process built by the same compiler (the standard hasher with its fixed keys), so that a
-/// fleet of one build shares each key's scope.
-fn keyed_scope<Q: Hash + ?Sized>(name: &str, key: &Q) -> Box<str> {
-    use std::hash::Hasher;
-    let mut hasher = std::hash::DefaultHasher::new();
-    key.hash(&mut hasher);
-    format!("{name}/{:016x}", hasher.finish()).into_boxed_str()
 }
 
 impl<K> fmt::Debug for KeyedGates<K> {
