@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::keyed::{Bounds, KeyedMap};
 use crate::window::ring::{self, Lazy, Ring, Sums, BUCKETS};
-use crate::window::{bucket_ms, ratio_ppm, Timeline};
+use crate::window::{bucket_ms, ratio_ppm, Timeline, Turn};
 use crate::Clock;
 
 /// The largest `ratio` a budget takes: ten retries for every first attempt.
@@ -131,8 +131,8 @@ pub struct RetryBudget {
     key_scope: Option<Box<str>>,
     /// First attempts not yet added to the fleet's window.
     pending: AtomicU64,
-    /// When they were last added (on the budget's timeline, ms).
-    flushed_at: AtomicU64,
+    /// Adding them to the fleet's window: at most once per staleness bound.
+    flush: Turn,
 }
 
 /// A store the fleet shares retry budgets through.
@@ -189,7 +189,7 @@ impl RetryBudget {
             shared: None,
             key_scope: None,
             pending: AtomicU64::new(0),
-            flushed_at: AtomicU64::new(0),
+            flush: Turn::new(),
         }
     }
 
@@ -320,17 +320,7 @@ impl RetryBudget {
     #[cold]
     fn deposit_shared(&self, store: &dyn SharedBudgets, scope: &str) {
         self.pending.fetch_add(1, Relaxed);
-        let now = self.time.now_ms();
-        let last = self.flushed_at.load(Relaxed);
-        // 0: never added (the first first attempt goes at once).
-        let due = last == 0 || now.saturating_sub(last) >= store.staleness_ms();
-        let stamp = now.max(1);
-        if due
-            && self
-                .flushed_at
-                .compare_exchange(last, stamp, Relaxed, Relaxed)
-                .is_ok()
-        {
+        if self.flush.take(self.time.now_ms(), store.staleness_ms()) {
             let deposits = self.pending.swap(0, Relaxed);
             if store
                 .exchange(scope, deposits, false, self.terms())

@@ -1,6 +1,8 @@
 //! A scope's state as a shared store keeps it: its numbers, space-separated, in a fixed
 //! order. What this process lent itself (`lent`) is its own and is not shared.
 
+use core::fmt::Write;
+
 use super::decide::{Probe, Rate, ScopeState, Sent};
 use super::quota::Quota;
 
@@ -55,10 +57,9 @@ pub(crate) fn encode(state: &ScopeState) -> String {
     };
     let mut text = String::with_capacity(FIELDS * 8);
     for (i, n) in numbers.iter().enumerate() {
-        if i > 0 {
-            text.push(' ');
-        }
-        text.push_str(&n.to_string());
+        let gap = if i > 0 { " " } else { "" };
+        // Writing to a `String` cannot fail.
+        let _ = write!(text, "{gap}{n}");
     }
     text
 }

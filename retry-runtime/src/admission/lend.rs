@@ -17,7 +17,7 @@ pub(crate) const UNLIMITED: u64 = 1 << 62;
 /// Nothing while a cooldown, a probe or the learnt rate decides each attempt; nothing of a
 /// quota unless `of_quotas` (a state the fleet shares lends none of them: the process that
 /// took them would hold them from the others until its room expired).
-pub(crate) fn lend(state: &mut ScopeState, now: u64, of_quotas: bool) -> Lent {
+pub(crate) fn lend(state: &mut ScopeState, now: u64, of_quotas: bool) {
     let published = state.requests.limits_at(now) || state.tokens.limits_at(now);
     let paced = state.rate.per_sec_milli > 0 && !published;
     let lent = if now < state.cooldown_until || state.probe.is_pending() || paced {
@@ -39,7 +39,6 @@ pub(crate) fn lend(state: &mut ScopeState, now: u64, of_quotas: bool) -> Lent {
         }
     };
     state.lent = lent;
-    lent
 }
 
 /// Takes back the room `state` lent, of which `unused` is left: what came out of a quota goes

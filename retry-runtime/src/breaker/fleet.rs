@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::CircuitBreaker;
+use crate::window::Turn;
 
 /// A store the fleet shares breakers through.
 pub(crate) trait SharedBreakers: Sync {
@@ -34,8 +35,8 @@ pub(crate) struct BreakerTerms {
 pub(crate) struct Pending {
     calls: AtomicU64,
     failures: AtomicU64,
-    /// When they were last added (on the breaker's timeline, ms; 0: never).
-    flushed_at: AtomicU64,
+    /// Adding them to the fleet's window: at most once per staleness bound.
+    flush: Turn,
 }
 
 impl Pending {
@@ -43,7 +44,7 @@ impl Pending {
         Pending {
             calls: AtomicU64::new(0),
             failures: AtomicU64::new(0),
-            flushed_at: AtomicU64::new(0),
+            flush: Turn::new(),
         }
     }
 }
@@ -59,15 +60,7 @@ impl CircuitBreaker {
         if failed {
             pending.failures.fetch_add(1, Relaxed);
         }
-        let now = self.time.now_ms();
-        let last = pending.flushed_at.load(Relaxed);
-        let due = last == 0 || now.saturating_sub(last) >= store.staleness_ms();
-        if !due
-            || pending
-                .flushed_at
-                .compare_exchange(last, now.max(1), Relaxed, Relaxed)
-                .is_err()
-        {
+        if !pending.flush.take(self.time.now_ms(), store.staleness_ms()) {
             return;
         }
         let calls = pending.calls.swap(0, Relaxed);

@@ -10,17 +10,18 @@ use crate::breaker::{BreakerTerms, SharedBreakers};
 
 fn breaker_script() -> &'static Script {
     static SCRIPT: OnceLock<Script> = OnceLock::new();
-    SCRIPT.get_or_init(|| Script::new(include_str!("breaker.lua")))
+    SCRIPT.get_or_init(|| {
+        Script::new(concat!(
+            include_str!("window.lua"),
+            include_str!("breaker.lua")
+        ))
+    })
 }
 
 impl SharedBreakers for RedisStore {
     fn exchange(&self, scope: &str, calls: u64, failures: u64, terms: BreakerTerms) -> Option<u64> {
-        if self.is_down() {
-            self.reached(false, None);
-            return None;
-        }
         let key = self.key(scope, "breaker");
-        let outcome = self.round_trip(|connection| {
+        self.ask(|connection| {
             breaker_script()
                 .key(&key)
                 .arg(calls)
@@ -31,17 +32,7 @@ impl SharedBreakers for RedisStore {
                 .arg(terms.break_ms)
                 .arg(self.ttl_ms.max(terms.window_ms))
                 .invoke::<u64>(connection)
-        });
-        match outcome {
-            Ok(open_ms) => {
-                self.reached(true, None);
-                Some(open_ms)
-            }
-            Err(error) => {
-                self.reached(false, Some(&error));
-                None
-            }
-        }
+        })
     }
 
     fn staleness_ms(&self) -> u64 {

@@ -10,7 +10,12 @@ use crate::budget::{BudgetTerms, SharedBudgets};
 
 fn budget_script() -> &'static Script {
     static SCRIPT: OnceLock<Script> = OnceLock::new();
-    SCRIPT.get_or_init(|| Script::new(include_str!("budget.lua")))
+    SCRIPT.get_or_init(|| {
+        Script::new(concat!(
+            include_str!("window.lua"),
+            include_str!("budget.lua")
+        ))
+    })
 }
 
 impl SharedBudgets for RedisStore {
@@ -21,12 +26,8 @@ impl SharedBudgets for RedisStore {
         withdraw: bool,
         terms: BudgetTerms,
     ) -> Option<bool> {
-        if self.is_down() {
-            self.reached(false, None);
-            return None;
-        }
         let key = self.key(scope, "budget");
-        let outcome = self.round_trip(|connection| {
+        self.ask(|connection| {
             budget_script()
                 .key(&key)
                 .arg(deposits)
@@ -36,17 +37,8 @@ impl SharedBudgets for RedisStore {
                 .arg(terms.window_ms)
                 .arg(self.ttl_ms.max(terms.window_ms))
                 .invoke::<u8>(connection)
-        });
-        match outcome {
-            Ok(taken) => {
-                self.reached(true, None);
-                Some(taken == 1)
-            }
-            Err(error) => {
-                self.reached(false, Some(&error));
-                None
-            }
-        }
+        })
+        .map(|taken| taken == 1)
     }
 
     fn staleness_ms(&self) -> u64 {

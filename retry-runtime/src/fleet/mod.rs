@@ -202,6 +202,28 @@ impl RedisStore {
         result
     }
 
+    /// One round trip of a budget's or a breaker's script: its answer, or `None` when the store
+    /// is left alone or does not answer in time (counted and logged as any decision without it).
+    pub(crate) fn ask<T>(
+        &self,
+        invoke: impl FnOnce(&mut Connection) -> RedisResult<T>,
+    ) -> Option<T> {
+        if self.is_down() {
+            self.reached(false, None);
+            return None;
+        }
+        match self.round_trip(invoke) {
+            Ok(answer) => {
+                self.reached(true, None);
+                Some(answer)
+            }
+            Err(error) => {
+                self.reached(false, Some(&error));
+                None
+            }
+        }
+    }
+
     /// Marks the store reachable or not, saying so once per change.
     pub(crate) fn reached(&self, reachable: bool, error: Option<&redis::RedisError>) {
         if !reachable {
@@ -296,7 +318,7 @@ impl SharedScopes for RedisStore {
         step: &mut dyn FnMut(&mut ScopeState, u64) -> bool,
     ) -> bool {
         if self.is_down() {
-            self.fallbacks.fetch_add(1, Relaxed);
+            self.reached(false, None);
             decide_alone(cached, local_now, step);
             return false;
         }

@@ -2,6 +2,7 @@
 //! ([`ring`]), and their time ([`Timeline`]), whole milliseconds in which their state keeps its
 //! instants and buckets.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -101,4 +102,32 @@ pub(crate) const fn ratio_ppm(ratio: f64, max: f64, nan: f64) -> u32 {
     };
     // In range and rounded: below u32::MAX for any max up to 4000.
     (ratio * 1_000_000.0 + 0.5) as u32
+}
+
+/// A turn that comes round at most once per period: of the callers that find it due, one
+/// takes it. Used to send what a process counted to a shared store at most once per
+/// staleness bound.
+#[derive(Debug)]
+pub(crate) struct Turn {
+    /// When it was last taken (on the caller's timeline, ms; 0: never, so the first is due).
+    taken_at: AtomicU64,
+}
+
+impl Turn {
+    pub(crate) const fn new() -> Self {
+        Turn {
+            taken_at: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether this caller takes the turn at `now`: never taken yet, or last taken
+    /// `every_ms` ago or more, and no other caller took it first.
+    pub(crate) fn take(&self, now: u64, every_ms: u64) -> bool {
+        let last = self.taken_at.load(Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= every_ms;
+        due && self
+            .taken_at
+            .compare_exchange(last, now.max(1), Relaxed, Relaxed)
+            .is_ok()
+    }
 }
